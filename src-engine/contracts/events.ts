@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+const base = { queue: z.string(), jobId: z.string(), ts: z.number().int() };
+
+/** The queue's event stream, as the UI gets it over IPC and the WebSocket. */
+export const JobEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('job.queued'), ...base, runAt: z.number().int() }),
+  z.object({ type: z.literal('job.active'), ...base, attempt: z.number().int() }),
+  z.object({ type: z.literal('job.progress'), ...base, progress: z.unknown() }),
+  z.object({ type: z.literal('job.completed'), ...base, attempt: z.number().int(), durationMs: z.number() }),
+  /** One attempt failed; `retrying` or `dead` follows. */
+  z.object({ type: z.literal('job.failed'), ...base, attempt: z.number().int(), error: z.string() }),
+  /** The job will run again at `runAt`; `attemptSpent` is false for a "not yet" postponement. */
+  z.object({
+    type: z.literal('job.retrying'),
+    ...base,
+    attempt: z.number().int(),
+    runAt: z.number().int(),
+    attemptSpent: z.boolean(),
+    reason: z.string(),
+  }),
+  z.object({
+    type: z.literal('job.dead'),
+    ...base,
+    deadLetterId: z.string(),
+    attempts: z.number().int(),
+    error: z.string(),
+  }),
+]);
+export type JobEvent = z.infer<typeof JobEventSchema>;
+export type JobEventType = JobEvent['type'];
+
+/** Every event the engine emits. Later areas (ledger, alerts, instances, agent logs) join this union. */
+export const EngineEventSchema = JobEventSchema;
+export type EngineEvent = z.infer<typeof EngineEventSchema>;

@@ -1,0 +1,48 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import * as schema from './schema.ts';
+
+export type Sqlite = Database.Database;
+export type Db = BetterSQLite3Database<typeof schema>;
+
+export interface DatabaseHandle {
+  sqlite: Sqlite;
+  db: Db;
+  close(): void;
+}
+
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/**
+ * Opens (creating if needed) the engine's SQLite file in WAL mode. `synchronous=NORMAL` keeps every
+ * committed transaction through a crash of the process (the WAL is written before commit returns);
+ * only a power loss can drop the last few, which is the usual desktop trade-off.
+ */
+export function openDatabase(file: string, opts: { migrate?: boolean } = {}): DatabaseHandle {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new Database(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = drizzle(sqlite, { schema });
+  if (opts.migrate ?? true) migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+  return { sqlite, db, close: () => sqlite.close() };
+}
+
+/** Applies pending migrations; returns how many were applied. */
+export function runMigrations(handle: DatabaseHandle): { applied: number; total: number } {
+  const count = () =>
+    (handle.sqlite.prepare(`SELECT count(*) AS n FROM __drizzle_migrations`).get() as { n: number }).n;
+  const hasTable = handle.sqlite
+    .prepare(`SELECT 1 FROM sqlite_master WHERE type='table' AND name='__drizzle_migrations'`)
+    .get();
+  const before = hasTable ? count() : 0;
+  migrate(handle.db, { migrationsFolder: MIGRATIONS_DIR });
+  const total = count();
+  return { applied: total - before, total };
+}

@@ -1,0 +1,276 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Money is always integer micro-credits (1 credit = 1,000,000): never floats.
+// Times are integer milliseconds since the epoch (UTC).
+
+const createdAt = () => integer('created_at').notNull().default(sql`(unixepoch('subsec') * 1000)`);
+
+export const plans = sqliteTable('plans', {
+  id: text('id').primaryKey(), // 'free' | 'starter' | 'partner' | ...
+  name: text('name').notNull(),
+  priceMicro: integer('price_micro').notNull(),
+  messagesIncluded: integer('messages_included').notNull(),
+  /** null = unlimited */
+  aiRunsIncluded: integer('ai_runs_included'),
+  maxInstances: integer('max_instances').notNull(),
+  whiteLabel: integer('white_label', { mode: 'boolean' }).notNull().default(false),
+  rateLimitPerMin: integer('rate_limit_per_min').notNull().default(60),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+/** Prices that are data, not code: e.g. `message.overage`, `agent.run.free_extra`. */
+export const priceBook = sqliteTable('price_book', {
+  key: text('key').primaryKey(),
+  amountMicro: integer('amount_micro').notNull(),
+  description: text('description').notNull().default(''),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+export const organizations = sqliteTable('organizations', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  planId: text('plan_id')
+    .notNull()
+    .references(() => plans.id),
+  timezone: text('timezone').notNull().default('UTC'),
+  referralCode: text('referral_code').unique(),
+  referredBy: text('referred_by'),
+  /** Start of the current billing cycle. */
+  cycleStart: integer('cycle_start').notNull(),
+  createdAt: createdAt(),
+});
+
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id),
+    name: text('name').notNull().default('default'),
+    /** First characters of the key, shown in lists; the key itself is never stored. */
+    prefix: text('prefix').notNull(),
+    /** SHA-256 of the key, hex; compared in constant time. */
+    hash: text('hash').notNull().unique(),
+    createdAt: createdAt(),
+    lastUsedAt: integer('last_used_at'),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [index('api_keys_org').on(t.orgId)],
+);
+
+export const whatsappInstances = sqliteTable(
+  'whatsapp_instances',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id),
+    name: text('name').notNull(),
+    evolutionInstance: text('evolution_instance').notNull(),
+    /** WARMUP | ACTIVE | THROTTLED | BANNED */
+    health: text('health').notNull().default('WARMUP'),
+    healthReason: text('health_reason'),
+    healthChangedAt: integer('health_changed_at'),
+    connectionState: text('connection_state'),
+    warmupStartedAt: integer('warmup_started_at'),
+    dailyCap: integer('daily_cap'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('whatsapp_instances_org_name').on(t.orgId, t.name)],
+);
+
+/** The embedded queue. `seq` is the job id unless the job was added with an idempotency key. */
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    queue: text('queue').notNull(),
+    jobKey: text('job_key'),
+    data: text('data').notNull(),
+    /** waiting | active | completed | failed ("delayed" = waiting with run_at in the future) */
+    state: text('state').notNull(),
+    priority: integer('priority').notNull(),
+    attemptsMade: integer('attempts_made').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    backoff: text('backoff').notNull(),
+    timeoutMs: integer('timeout_ms'),
+    runAt: integer('run_at').notNull(),
+    leaseUntil: integer('lease_until'),
+    leaseToken: text('lease_token'),
+    progress: text('progress'),
+    result: text('result'),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  // Partial indexes: finished jobs (the bulk of the table) cost nothing in the hot paths.
+  (t) => [
+    index('jobs_fetch').on(t.queue, t.priority, t.runAt, t.seq).where(sql`state = 'waiting'`),
+    index('jobs_due').on(t.queue, t.runAt).where(sql`state = 'waiting'`),
+    index('jobs_lease').on(t.leaseUntil).where(sql`state = 'active'`),
+    index('jobs_queue_state').on(t.queue, t.state),
+  ],
+);
+
+/** Idempotency keys outlive their jobs: a key seen once always maps to its first job. */
+export const jobKeys = sqliteTable(
+  'job_keys',
+  {
+    queue: text('queue').notNull(),
+    key: text('key').notNull(),
+    jobSeq: integer('job_seq').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queue, t.key] })],
+);
+
+export const queueState = sqliteTable('queue_state', {
+  queue: text('queue').primaryKey(),
+  paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+});
+
+export const schedules = sqliteTable(
+  'schedules',
+  {
+    queue: text('queue').notNull(),
+    key: text('key').notNull(),
+    cron: text('cron').notNull(),
+    tz: text('tz').notNull(),
+    data: text('data').notNull(),
+    nextRunAt: integer('next_run_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queue, t.key] }), index('schedules_due').on(t.nextRunAt)],
+);
+
+export const deadLetters = sqliteTable(
+  'dead_letters',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    queue: text('queue').notNull(),
+    jobId: text('job_id').notNull(),
+    payload: text('payload').notNull(),
+    error: text('error').notNull(),
+    attempts: integer('attempts').notNull(),
+    failedAt: integer('failed_at').notNull(),
+    resolved: integer('resolved', { mode: 'boolean' }).notNull().default(false),
+    resolvedAt: integer('resolved_at'),
+    /** JSON array of the job ids made by retries. */
+    retriedAs: text('retried_as').notNull().default('[]'),
+  },
+  (t) => [uniqueIndex('dead_letters_job').on(t.queue, t.jobId), index('dead_letters_open').on(t.resolved, t.id)],
+);
+
+export const sentMessages = sqliteTable(
+  'sent_messages',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id),
+    instanceId: text('instance_id'),
+    idempotencyKey: text('idempotency_key'),
+    to: text('to').notNull(),
+    text: text('text').notNull(),
+    /** queued | sending | sent | delivered | read | failed */
+    status: text('status').notNull(),
+    evolutionMessageId: text('evolution_message_id'),
+    jobId: text('job_id'),
+    reservationId: text('reservation_id'),
+    error: text('error'),
+    createdAt: createdAt(),
+    sentAt: integer('sent_at'),
+  },
+  (t) => [uniqueIndex('sent_messages_idem').on(t.orgId, t.idempotencyKey), index('sent_messages_org').on(t.orgId)],
+);
+
+/** Append-only double-entry ledger: every transfer writes entries whose amounts sum to zero. */
+export const ledgerEntries = sqliteTable(
+  'ledger_entries',
+  {
+    id: text('id').primaryKey(), // client-made UUID
+    transferId: text('transfer_id').notNull(),
+    orgId: text('org_id').notNull(),
+    account: text('account').notNull(),
+    amountMicro: integer('amount_micro').notNull(),
+    /** TOPUP | USAGE_MESSAGE | USAGE_AGENT | COMMISSION | ADJUSTMENT | PLAN_CHARGE */
+    kind: text('kind').notNull(),
+    reference: text('reference'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('ledger_entries_account').on(t.orgId, t.account), index('ledger_entries_transfer').on(t.transferId)],
+);
+
+/** Pending holds (TigerBeetle's pending transfers): pending -> posted | voided | expired, once. */
+export const reservations = sqliteTable(
+  'reservations',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    amountMicro: integer('amount_micro').notNull(),
+    capturedMicro: integer('captured_micro'),
+    state: text('state').notNull(),
+    reference: text('reference'),
+    jobId: text('job_id'),
+    expiresAt: integer('expires_at').notNull(),
+    createdAt: integer('created_at').notNull(),
+    resolvedAt: integer('resolved_at'),
+  },
+  (t) => [index('reservations_pending').on(t.state, t.expiresAt), index('reservations_org').on(t.orgId, t.state)],
+);
+
+export const alerts = sqliteTable(
+  'alerts',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    kind: text('kind').notNull(),
+    /** e.g. 70 | 85 | 95 for quota alerts */
+    threshold: integer('threshold'),
+    cycle: text('cycle'),
+    message: text('message').notNull(),
+    createdAt: integer('created_at').notNull(),
+    acknowledgedAt: integer('acknowledged_at'),
+  },
+  (t) => [uniqueIndex('alerts_once').on(t.orgId, t.kind, t.threshold, t.cycle)],
+);
+
+export const agentRuns = sqliteTable(
+  'agent_runs',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    /** queued | running | success | error | timeout | cancelled */
+    status: text('status').notNull(),
+    prompt: text('prompt').notNull(),
+    model: text('model'),
+    maxSteps: integer('max_steps').notNull(),
+    timeoutS: integer('timeout_s').notNull(),
+    reservationId: text('reservation_id'),
+    jobId: text('job_id'),
+    containerId: text('container_id'),
+    output: text('output'),
+    error: text('error'),
+    stepsUsed: integer('steps_used'),
+    tokensIn: integer('tokens_in'),
+    tokensOut: integer('tokens_out'),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [index('agent_runs_org').on(t.orgId, t.createdAt)],
+);
+
+export const agentRunLogs = sqliteTable(
+  'agent_run_logs',
+  {
+    runId: text('run_id').notNull(),
+    seq: integer('seq').notNull(),
+    stream: text('stream').notNull(),
+    text: text('text').notNull(),
+    ts: integer('ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+);

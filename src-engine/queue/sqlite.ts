@@ -1,0 +1,601 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DeadLetterQuerySchema,
+  ScheduleSchema,
+  WorkerOptionsSchema,
+  type AddResult,
+  type Backoff,
+  type DeadLetter,
+  type JobCounts,
+  type JobInfo,
+  type JobOptions,
+  type Schedule,
+  type ScheduleInput,
+  type WorkerOptions,
+} from '../contracts/queue.ts';
+import type { JobEvent } from '../contracts/events.ts';
+import type { Sqlite } from '../db/connection.ts';
+import { AppError, errorMessage, parseOrThrow } from '../errors.ts';
+import { createEventBus } from '../events.ts';
+import { runAttempt, storableResult, type AttemptOutcome } from './attempt.ts';
+import { nextCronRun } from './cron.ts';
+import type { BulkItem, DeadLetterStore, JobHandler, JobQueue, Worker } from './port.ts';
+import { backoffDelay, normalizeAdd, serializePayload, validateQueueName, type NormalizedAdd } from './validate.ts';
+
+export interface SqliteQueueOptions {
+  sqlite: Sqlite;
+  now?: () => number;
+  random?: () => number;
+  log?: { warn(obj: object, msg?: string): void };
+  /** How long a claimed job stays leased without a heartbeat before another worker may take it. */
+  leaseMs?: number;
+  /** Longest a worker sleeps before looking again (catches jobs added by other processes). */
+  pollMs?: number;
+  /**
+   * The caller holds the data directory's lock, so any job still marked active was left by a dead
+   * process: put it back to waiting at once instead of waiting for its lease to expire.
+   */
+  exclusive?: boolean;
+}
+
+interface JobRow {
+  seq: number;
+  queue: string;
+  job_key: string | null;
+  data: string;
+  state: 'waiting' | 'active' | 'completed' | 'failed';
+  priority: number;
+  attempts_made: number;
+  max_attempts: number;
+  backoff: string;
+  timeout_ms: number | null;
+  run_at: number;
+  progress: string | null;
+  result: string | null;
+  last_error: string | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
+interface DeadLetterRow {
+  id: number;
+  queue: string;
+  job_id: string;
+  payload: string;
+  error: string;
+  attempts: number;
+  failed_at: number;
+  resolved: number;
+  resolved_at: number | null;
+  retried_as: string;
+}
+
+interface ScheduleRow {
+  queue: string;
+  key: string;
+  cron: string;
+  tz: string;
+  data: string;
+  next_run_at: number;
+}
+
+const publicId = (row: { seq: number; job_key: string | null }) => row.job_key ?? String(row.seq);
+const parseJson = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
+
+/** The embedded queue: jobs live in the engine's SQLite file, so they survive a crash and cost no RAM. */
+export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
+  const { sqlite } = opts;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const leaseMs = opts.leaseMs ?? 30_000;
+  const pollMs = opts.pollMs ?? 1_000;
+  const owner = randomUUID();
+  const events = createEventBus<JobEvent>((err) => opts.log?.warn({ err }, 'queue event listener failed'));
+  const workers = new Set<SqliteWorker>();
+  let claimCounter = 0;
+  let sweeper: NodeJS.Timeout | undefined;
+
+  const st = {
+    insert: sqlite.prepare<
+      [string, string | null, string, number, number, string, number | null, number, number]
+    >(
+      `INSERT INTO jobs (queue, job_key, data, state, priority, max_attempts, backoff, timeout_ms, run_at, created_at)
+       VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)`,
+    ),
+    getKey: sqlite.prepare<[string, string], { job_seq: number }>(
+      `SELECT job_seq FROM job_keys WHERE queue = ? AND key = ?`,
+    ),
+    insertKey: sqlite.prepare<[string, string, number]>(`INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, ?)`),
+    bySeq: sqlite.prepare<[number, string], JobRow>(`SELECT * FROM jobs WHERE seq = ? AND queue = ?`),
+    claim: sqlite.prepare<{ queue: string; now: number; limit: number; token: string; leaseUntil: number }, JobRow>(
+      `UPDATE jobs SET state = 'active', lease_token = @token, lease_until = @leaseUntil, started_at = @now
+       WHERE seq IN (SELECT seq FROM jobs WHERE queue = @queue AND state = 'waiting' AND run_at <= @now
+                     ORDER BY priority, run_at, seq LIMIT @limit)
+         AND NOT EXISTS (SELECT 1 FROM queue_state WHERE queue = @queue AND paused = 1)
+       RETURNING *`,
+    ),
+    nextDue: sqlite.prepare<[string, string], { at: number | null }>(
+      `SELECT min(at) AS at FROM (
+         SELECT min(run_at) AS at FROM jobs WHERE queue = ? AND state = 'waiting'
+         UNION ALL SELECT min(next_run_at) FROM schedules WHERE queue = ?)`,
+    ),
+    complete: sqlite.prepare<[string, number, number, string]>(
+      `UPDATE jobs SET state = 'completed', result = ?, finished_at = ?, lease_token = NULL, lease_until = NULL
+       WHERE seq = ? AND lease_token = ?`,
+    ),
+    requeue: sqlite.prepare<[number, number, string | null, number, string]>(
+      `UPDATE jobs SET state = 'waiting', run_at = ?, attempts_made = ?, last_error = ?,
+              lease_token = NULL, lease_until = NULL
+       WHERE seq = ? AND lease_token = ?`,
+    ),
+    fail: sqlite.prepare<[number, string, number, number, string]>(
+      `UPDATE jobs SET state = 'failed', attempts_made = ?, last_error = ?, finished_at = ?,
+              lease_token = NULL, lease_until = NULL
+       WHERE seq = ? AND lease_token = ?`,
+    ),
+    progress: sqlite.prepare<[string, number, string]>(`UPDATE jobs SET progress = ? WHERE seq = ? AND lease_token = ?`),
+    heartbeat: sqlite.prepare<[number, string, string]>(
+      `UPDATE jobs SET lease_until = ? WHERE state = 'active' AND lease_token >= ? AND lease_token < ?`,
+    ),
+    reclaim: sqlite.prepare<[number], { seq: number; queue: string; job_key: string | null; attempts_made: number }>(
+      `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL
+       WHERE state = 'active' AND lease_until < ? RETURNING seq, queue, job_key, attempts_made`,
+    ),
+    insertDead: sqlite.prepare<[string, string, string, string, number, number]>(
+      `INSERT OR IGNORE INTO dead_letters (queue, job_id, payload, error, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    deadById: sqlite.prepare<[number], DeadLetterRow>(`SELECT * FROM dead_letters WHERE id = ?`),
+    deadByJob: sqlite.prepare<[string, string], { id: number }>(
+      `SELECT id FROM dead_letters WHERE queue = ? AND job_id = ?`,
+    ),
+    deadPage: sqlite.prepare<
+      { queue: string | null; resolved: number | null; cursor: number | null; limit: number },
+      DeadLetterRow
+    >(
+      `SELECT * FROM dead_letters
+       WHERE (@queue IS NULL OR queue = @queue) AND (@resolved IS NULL OR resolved = @resolved)
+         AND (@cursor IS NULL OR id < @cursor)
+       ORDER BY id DESC LIMIT @limit`,
+    ),
+    deadRetried: sqlite.prepare<[string, number]>(
+      `UPDATE dead_letters SET retried_as = json_insert(retried_as, '$[#]', ?) WHERE id = ?`,
+    ),
+    deadResolve: sqlite.prepare<[number, number]>(
+      `UPDATE dead_letters SET resolved = 1, resolved_at = coalesce(resolved_at, ?) WHERE id = ?`,
+    ),
+    counts: sqlite.prepare<[number, string], { state: string; later: number; n: number }>(
+      `SELECT state, (state = 'waiting' AND run_at > ?) AS later, count(*) AS n FROM jobs WHERE queue = ? GROUP BY 1, 2`,
+    ),
+    paused: sqlite.prepare<[string], { paused: number }>(`SELECT paused FROM queue_state WHERE queue = ?`),
+    setPaused: sqlite.prepare<[string, number]>(
+      `INSERT INTO queue_state (queue, paused) VALUES (?, ?) ON CONFLICT(queue) DO UPDATE SET paused = excluded.paused`,
+    ),
+    upsertSchedule: sqlite.prepare<[string, string, string, string, string, number, number]>(
+      `INSERT INTO schedules (queue, key, cron, tz, data, next_run_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(queue, key) DO UPDATE SET
+         next_run_at = CASE WHEN schedules.cron = excluded.cron AND schedules.tz = excluded.tz
+                            THEN schedules.next_run_at ELSE excluded.next_run_at END,
+         cron = excluded.cron, tz = excluded.tz, data = excluded.data, updated_at = excluded.updated_at`,
+    ),
+    getSchedule: sqlite.prepare<[string, string], ScheduleRow>(`SELECT * FROM schedules WHERE queue = ? AND key = ?`),
+    dueSchedules: sqlite.prepare<[string, number], ScheduleRow>(
+      `SELECT * FROM schedules WHERE queue = ? AND next_run_at <= ?`,
+    ),
+    moveSchedule: sqlite.prepare<[number, string, string, number]>(
+      `UPDATE schedules SET next_run_at = ? WHERE queue = ? AND key = ? AND next_run_at = ?`,
+    ),
+    deleteSchedule: sqlite.prepare<[string, string]>(`DELETE FROM schedules WHERE queue = ? AND key = ?`),
+    listSchedules: sqlite.prepare<{ queue: string | null }, ScheduleRow>(
+      `SELECT * FROM schedules WHERE (@queue IS NULL OR queue = @queue) ORDER BY queue, key`,
+    ),
+  };
+
+  function insertOne(n: NormalizedAdd, at: number): AddResult {
+    if (n.jobId) {
+      const hit = st.getKey.get(n.queue, n.jobId);
+      if (hit) return { id: n.jobId, queue: n.queue, deduplicated: true };
+    }
+    const seq = Number(
+      st.insert.run(n.queue, n.jobId ?? null, n.json, n.priority, n.attempts, JSON.stringify(n.backoff), n.timeoutMs ?? null, at + n.delay, at)
+        .lastInsertRowid,
+    );
+    if (n.jobId) st.insertKey.run(n.queue, n.jobId, seq);
+    return { id: n.jobId ?? String(seq), queue: n.queue, deduplicated: false };
+  }
+
+  const insertMany = sqlite.transaction((items: NormalizedAdd[], at: number) => items.map((n) => insertOne(n, at)));
+
+  function announce(results: AddResult[], items: NormalizedAdd[], at: number): void {
+    const queues = new Set<string>();
+    results.forEach((r, i) => {
+      if (r.deduplicated) return;
+      queues.add(r.queue);
+      events.emit({ type: 'job.queued', queue: r.queue, jobId: r.id, ts: at, runAt: at + items[i]!.delay });
+    });
+    for (const w of workers) if (queues.has(w.queue)) w.kick();
+  }
+
+  function addNormalized(items: NormalizedAdd[]): AddResult[] {
+    const at = now();
+    const results = insertMany.immediate(items, at);
+    announce(results, items, at);
+    return results;
+  }
+
+  /** Turns due schedule ticks into jobs; the job key makes each tick run once even if two engines race. */
+  const materializeSchedules = sqlite.transaction((queue: string, at: number): [AddResult[], NormalizedAdd[]] => {
+    const made: AddResult[] = [];
+    const items: NormalizedAdd[] = [];
+    for (const s of st.dueSchedules.all(queue, at)) {
+      const n = normalizeAdd(queue, parseJson(s.data) ?? null, { jobId: `schedule.${s.key}.${s.next_run_at}` });
+      made.push(insertOne(n, at));
+      items.push(n);
+      st.moveSchedule.run(nextCronRun(s.cron, s.tz, at), queue, s.key, s.next_run_at);
+    }
+    return [made, items];
+  });
+
+  function toInfo(row: JobRow): JobInfo {
+    const at = now();
+    const state = row.state === 'waiting' && row.run_at > at ? 'delayed' : row.state;
+    const info: JobInfo = {
+      id: publicId(row),
+      queue: row.queue,
+      data: parseJson(row.data),
+      state,
+      priority: row.priority,
+      attemptsMade: row.attempts_made,
+      attempts: row.max_attempts,
+      createdAt: row.created_at,
+    };
+    if (row.progress !== null) info.progress = parseJson(row.progress);
+    if (row.result !== null) info.result = parseJson(row.result);
+    if (row.last_error !== null) info.error = row.last_error;
+    if (row.state === 'waiting') info.runAt = row.run_at;
+    if (row.finished_at !== null) info.finishedAt = row.finished_at;
+    return info;
+  }
+
+  function findRow(queue: string, id: string): JobRow | undefined {
+    const seq = /^\d+$/.test(id) ? Number(id) : st.getKey.get(queue, id)?.job_seq;
+    return seq === undefined ? undefined : st.bySeq.get(seq, queue);
+  }
+
+  function toDeadLetter(row: DeadLetterRow): DeadLetter {
+    const d: DeadLetter = {
+      id: String(row.id),
+      queue: row.queue,
+      jobId: row.job_id,
+      payload: parseJson(row.payload),
+      error: row.error,
+      attempts: row.attempts,
+      failedAt: row.failed_at,
+      resolved: row.resolved === 1,
+      retriedAs: JSON.parse(row.retried_as) as string[],
+    };
+    if (row.resolved_at !== null) d.resolvedAt = row.resolved_at;
+    return d;
+  }
+
+  function deadRow(id: string): DeadLetterRow {
+    const row = /^\d{1,15}$/.test(id) ? st.deadById.get(Number(id)) : undefined;
+    if (!row) throw new AppError('NOT_FOUND', `No dead letter ${JSON.stringify(id)}`);
+    return row;
+  }
+
+  const deadLetters: DeadLetterStore = {
+    async list(query) {
+      const q = parseOrThrow(DeadLetterQuerySchema, query ?? {}, 'dead-letter query');
+      const cursor = q.cursor === undefined ? null : /^\d{1,15}$/.test(q.cursor) ? Number(q.cursor) : NaN;
+      if (Number.isNaN(cursor)) throw new AppError('VALIDATION_ERROR', 'Invalid dead-letter cursor');
+      const rows = st.deadPage.all({
+        queue: q.queue ?? null,
+        resolved: q.resolved === undefined ? null : Number(q.resolved),
+        cursor,
+        limit: q.limit + 1,
+      });
+      const items = rows.slice(0, q.limit).map(toDeadLetter);
+      return rows.length > q.limit ? { items, nextCursor: items[items.length - 1]!.id } : { items };
+    },
+    async get(id) {
+      const row = /^\d{1,15}$/.test(id) ? st.deadById.get(Number(id)) : undefined;
+      return row ? toDeadLetter(row) : null;
+    },
+    async retry(id) {
+      const row = deadRow(id);
+      const [result] = addNormalized([normalizeAdd(row.queue, parseJson(row.payload), {})]);
+      st.deadRetried.run(result!.id, row.id);
+      return result!;
+    },
+    async resolve(id) {
+      const row = deadRow(id);
+      st.deadResolve.run(now(), row.id);
+      return toDeadLetter(st.deadById.get(row.id)!);
+    },
+  };
+
+  /** Extends our leases and takes back jobs whose lease ran out (their worker died or hung). */
+  function sweep(): void {
+    const at = now();
+    st.heartbeat.run(at + leaseMs, `${owner}:`, `${owner};`);
+    const stalled = st.reclaim.all(at);
+    for (const r of stalled) {
+      events.emit({
+        type: 'job.retrying',
+        queue: r.queue,
+        jobId: publicId(r),
+        ts: at,
+        attempt: r.attempts_made + 1,
+        runAt: at,
+        attemptSpent: false,
+        reason: 'stalled: lease expired',
+      });
+    }
+    if (stalled.length) for (const w of workers) w.kick();
+  }
+
+  function ensureSweeper(): void {
+    if (sweeper) return;
+    sweeper = setInterval(sweep, Math.max(10, Math.floor(leaseMs / 3)));
+    sweeper.unref();
+  }
+
+  class SqliteWorker implements Worker {
+    private readonly active = new Map<number, { token: string; done: Promise<void> }>();
+    private readonly stop = new AbortController();
+    private timer: NodeJS.Timeout | undefined;
+    private kicked = false;
+    private closing = false;
+    private readonly concurrency: number;
+    private readonly timeoutMs: number;
+
+    constructor(
+      readonly queue: string,
+      private readonly handler: JobHandler<unknown>,
+      options: WorkerOptions,
+    ) {
+      const o = parseOrThrow(WorkerOptionsSchema, options, 'worker options');
+      this.concurrency = o.concurrency;
+      this.timeoutMs = o.timeoutMs;
+    }
+
+    /** Asks for a pump on the next turn of the event loop, so a long run of jobs never starves I/O. */
+    kick(): void {
+      if (this.kicked || this.closing) return;
+      this.kicked = true;
+      setImmediate(() => {
+        this.kicked = false;
+        this.pump();
+      });
+    }
+
+    private pump(): void {
+      if (this.closing) return;
+      clearTimeout(this.timer);
+      const at = now();
+      try {
+        const [made, items] = materializeSchedules(this.queue, at);
+        announce(made, items, at);
+        const free = this.concurrency - this.active.size;
+        if (free > 0) {
+          const token = `${owner}:${++claimCounter}`;
+          const rows = st.claim.all({ queue: this.queue, now: at, limit: free, token, leaseUntil: at + leaseMs });
+          rows.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.seq - b.seq);
+          for (const row of rows) {
+            const done = this.runOne(row, token).finally(() => {
+              this.active.delete(row.seq);
+              this.kick();
+            });
+            this.active.set(row.seq, { token, done });
+          }
+        }
+      } catch (err) {
+        opts.log?.warn({ err, queue: this.queue }, 'queue worker could not claim jobs; will retry');
+      }
+      if (this.active.size < this.concurrency) {
+        const next = st.nextDue.get(this.queue, this.queue)?.at;
+        const wait = next == null ? pollMs : Math.min(pollMs, Math.max(1, next - now()));
+        this.timer = setTimeout(() => this.pump(), wait);
+        this.timer.unref();
+      }
+    }
+
+    private async runOne(row: JobRow, token: string): Promise<void> {
+      const id = publicId(row);
+      const attempt = row.attempts_made + 1;
+      const started = now();
+      events.emit({ type: 'job.active', queue: this.queue, jobId: id, ts: started, attempt });
+      let outcome: AttemptOutcome;
+      try {
+        outcome = await runAttempt(
+          this.handler,
+          {
+            id,
+            queue: this.queue,
+            data: JSON.parse(row.data) as unknown,
+            attempt,
+            attempts: row.max_attempts,
+            progress: async (value) => {
+              const stored = storableResult(value);
+              if (st.progress.run(JSON.stringify(stored), row.seq, token).changes === 1) {
+                events.emit({ type: 'job.progress', queue: this.queue, jobId: id, ts: now(), progress: stored });
+              }
+            },
+          },
+          row.timeout_ms ?? this.timeoutMs,
+          this.stop.signal,
+        );
+      } catch (err) {
+        outcome = { kind: 'failed', error: errorMessage(err), unrecoverable: true };
+      }
+      this.settle(row, token, attempt, started, outcome);
+    }
+
+    private settle(row: JobRow, token: string, attempt: number, started: number, outcome: AttemptOutcome): void {
+      const id = publicId(row);
+      const at = now();
+      const base = { queue: this.queue, jobId: id, ts: at };
+      if (outcome.kind === 'completed') {
+        if (st.complete.run(JSON.stringify(outcome.result), at, row.seq, token).changes === 1) {
+          events.emit({ type: 'job.completed', ...base, attempt, durationMs: at - started });
+        }
+        return;
+      }
+      if (outcome.kind === 'later') {
+        const runAt = at + outcome.delayMs;
+        if (st.requeue.run(runAt, row.attempts_made, row.last_error, row.seq, token).changes === 1) {
+          events.emit({ type: 'job.retrying', ...base, attempt, runAt, attemptSpent: false, reason: outcome.reason });
+        }
+        return;
+      }
+      const final = outcome.unrecoverable || attempt >= row.max_attempts;
+      if (final) {
+        const deadId = this.bury(row, token, attempt, outcome.error, at);
+        if (deadId === undefined) return;
+        events.emit({ type: 'job.failed', ...base, attempt, error: outcome.error });
+        events.emit({ type: 'job.dead', ...base, deadLetterId: deadId, attempts: attempt, error: outcome.error });
+        return;
+      }
+      const runAt = at + backoffDelay(JSON.parse(row.backoff) as Backoff, attempt, random);
+      if (st.requeue.run(runAt, attempt, outcome.error, row.seq, token).changes === 1) {
+        events.emit({ type: 'job.failed', ...base, attempt, error: outcome.error });
+        events.emit({ type: 'job.retrying', ...base, attempt, runAt, attemptSpent: true, reason: outcome.error });
+      }
+    }
+
+    /** Fails the job and files its dead letter in one transaction; undefined if we lost the lease. */
+    private readonly bury = sqlite.transaction(
+      (row: JobRow, token: string, attempt: number, error: string, at: number): string | undefined => {
+        if (st.fail.run(attempt, error, at, row.seq, token).changes !== 1) return undefined;
+        st.insertDead.run(this.queue, publicId(row), row.data, error, attempt, at);
+        return String(st.deadByJob.get(this.queue, publicId(row))!.id);
+      },
+    );
+
+    start(): void {
+      ensureSweeper();
+      this.kick();
+    }
+
+    async close(graceMs = 10_000): Promise<void> {
+      if (this.closing) return;
+      this.closing = true;
+      clearTimeout(this.timer);
+      workers.delete(this);
+      if (this.active.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+        await Promise.race([Promise.allSettled([...this.active.values()].map((a) => a.done)), grace]);
+        clearTimeout(timer);
+      }
+      // Jobs still running past the grace period go back to waiting for the next worker.
+      const at = now();
+      for (const [seq, { token }] of this.active) {
+        const row = st.bySeq.get(seq, this.queue);
+        if (row && st.requeue.run(at, row.attempts_made, row.last_error, seq, token).changes === 1) {
+          events.emit({
+            type: 'job.retrying',
+            queue: this.queue,
+            jobId: publicId(row),
+            ts: at,
+            attempt: row.attempts_made + 1,
+            runAt: at,
+            attemptSpent: false,
+            reason: 'worker closed',
+          });
+        }
+      }
+      this.stop.abort(new Error('worker closing'));
+    }
+  }
+
+  if (opts.exclusive) {
+    const orphans = sqlite
+      .prepare(`UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL WHERE state = 'active'`)
+      .run().changes;
+    if (orphans) opts.log?.warn({ orphans }, 'jobs left active by a previous run are back to waiting');
+  }
+
+  const toSchedule = (row: ScheduleRow): Schedule => ({
+    queue: row.queue,
+    key: row.key,
+    cron: row.cron,
+    tz: row.tz,
+    data: parseJson(row.data),
+    nextRunAt: row.next_run_at,
+  });
+
+  return {
+    backend: 'sqlite',
+    events,
+    deadLetters,
+    async add(queue, data, options?: JobOptions) {
+      return addNormalized([normalizeAdd(queue, data, options)])[0]!;
+    },
+    async addBulk(items: BulkItem[]) {
+      if (!Array.isArray(items)) throw new AppError('VALIDATION_ERROR', 'addBulk expects an array');
+      const normalized = items.map((it, i) => {
+        try {
+          return normalizeAdd(it?.queue, it?.data, it?.opts);
+        } catch (err) {
+          if (err instanceof AppError) throw new AppError(err.code, `item ${i}: ${err.message}`, err.details);
+          throw err;
+        }
+      });
+      return addNormalized(normalized);
+    },
+    process(queue, handler, options = {}) {
+      const name = validateQueueName(queue);
+      if (typeof handler !== 'function') throw new AppError('VALIDATION_ERROR', 'process() needs a handler function');
+      const w = new SqliteWorker(name, handler as JobHandler<unknown>, options);
+      workers.add(w);
+      w.start();
+      return w;
+    },
+    async getJob(queue, id) {
+      const row = findRow(validateQueueName(queue), String(id));
+      return row ? toInfo(row) : null;
+    },
+    async counts(queue) {
+      const name = validateQueueName(queue);
+      const c: JobCounts = { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, paused: false };
+      for (const r of st.counts.all(now(), name)) {
+        const key = r.later ? 'delayed' : (r.state as Exclude<keyof JobCounts, 'paused' | 'delayed'>);
+        c[key] += r.n;
+      }
+      c.paused = st.paused.get(name)?.paused === 1;
+      return c;
+    },
+    async pause(queue) {
+      st.setPaused.run(validateQueueName(queue), 1);
+    },
+    async resume(queue) {
+      const name = validateQueueName(queue);
+      st.setPaused.run(name, 0);
+      for (const w of workers) if (w.queue === name) w.kick();
+    },
+    async schedule(queue, input: ScheduleInput) {
+      const name = validateQueueName(queue);
+      const s = parseOrThrow(ScheduleSchema, input, 'schedule');
+      const at = now();
+      const next = nextCronRun(s.cron, s.tz, at);
+      st.upsertSchedule.run(name, s.key, s.cron, s.tz, serializePayload(s.data ?? null), next, at);
+      for (const w of workers) if (w.queue === name) w.kick();
+      return toSchedule(st.getSchedule.get(name, s.key)!);
+    },
+    async unschedule(queue, key) {
+      return st.deleteSchedule.run(validateQueueName(queue), String(key)).changes > 0;
+    },
+    async schedules(queue) {
+      return st.listSchedules.all({ queue: queue === undefined ? null : validateQueueName(queue) }).map(toSchedule);
+    },
+    async ping() {
+      sqlite.prepare('SELECT 1').get();
+    },
+    async close(graceMs) {
+      await Promise.all([...workers].map((w) => w.close(graceMs)));
+      clearInterval(sweeper);
+      sweeper = undefined;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import {
+  JOB_DEFAULTS,
+  JobOptionsSchema,
+  QueueNameSchema,
+  type Backoff,
+  type JobOptions,
+} from '../contracts/queue.ts';
+import { AppError, parseOrThrow } from '../errors.ts';
+
+/** Largest JSON payload a job may carry; bigger data belongs in the database, referenced by id. */
+export const MAX_PAYLOAD_BYTES = 512 * 1024;
+
+export interface NormalizedAdd {
+  queue: string;
+  /** The payload as JSON text, already checked for size and serialisability. */
+  json: string;
+  jobId?: string;
+  delay: number;
+  priority: number;
+  attempts: number;
+  backoff: Backoff;
+  timeoutMs?: number;
+}
+
+export function validateQueueName(queue: unknown): string {
+  return parseOrThrow(QueueNameSchema, queue, 'queue name');
+}
+
+export function serializePayload(data: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    throw new AppError('VALIDATION_ERROR', `Invalid job payload: not serialisable as JSON (${(err as Error).message})`);
+  }
+  if (json === undefined) throw new AppError('VALIDATION_ERROR', 'Invalid job payload: must be a JSON value');
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    throw new AppError('VALIDATION_ERROR', `Invalid job payload: ${bytes} bytes, more than ${MAX_PAYLOAD_BYTES}`);
+  }
+  return json;
+}
+
+/** Checks one add() call completely, before anything is written. */
+export function normalizeAdd(queue: unknown, data: unknown, opts: JobOptions | undefined): NormalizedAdd {
+  const name = validateQueueName(queue);
+  const o = parseOrThrow(JobOptionsSchema, opts ?? {}, 'job options');
+  const json = serializePayload(data);
+  return {
+    queue: name,
+    json,
+    jobId: o.jobId,
+    delay: o.delay ?? 0,
+    priority: o.priority ?? JOB_DEFAULTS.priority,
+    attempts: o.attempts ?? JOB_DEFAULTS.attempts,
+    backoff: o.backoff ?? JOB_DEFAULTS.backoff,
+    timeoutMs: o.timeoutMs,
+  };
+}
+
+/**
+ * Delay before the next attempt after `attemptsMade` failures, as BullMQ computes it:
+ * fixed = delay; exponential = delay * 2^(attemptsMade-1); jitter randomises that share downwards.
+ */
+export function backoffDelay(backoff: Backoff, attemptsMade: number, random: () => number = Math.random): number {
+  const raw = backoff.type === 'fixed' ? backoff.delay : Math.round(2 ** (attemptsMade - 1) * backoff.delay);
+  if (!backoff.jitter) return raw;
+  const min = raw * (1 - backoff.jitter);
+  return Math.floor(min + random() * (raw - min));
+}
