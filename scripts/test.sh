@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: Node 22, Debian packages, npm deps, then lint, types, tests.
+# Servers the tests need (Redis) are started by the tests themselves on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/node22.sh
+bash scripts/ensure-system.sh redis-server:redis-server
+bash scripts/install-deps.sh
+echo "[test] Node $(node --version)"
+npx eslint . --max-warnings 0
+npx tsc --noEmit -p tsconfig.json
+npx vitest run "$@"

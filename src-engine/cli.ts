@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ENGINE_QUEUES } from './contracts/queue.ts';
+import { ConfigError, describeConfig, loadConfig, type EngineConfig } from './config/index.ts';
+import { openDatabase, runMigrations } from './db/connection.ts';
+import { createApiServer } from './api/server.ts';
+import { createEngine } from './engine.ts';
+import { AppError, errorMessage } from './errors.ts';
+import { acquireDataDirLock, lockHolder } from './lock.ts';
+import { createLogger } from './logger.ts';
+
+const USAGE = `Usage: agencia-desk-engine <command> [options]
+
+Commands:
+  start [--host 127.0.0.1] [--port 7420]   Run the engine headless; stops cleanly on Ctrl-C/SIGTERM
+  migrate                                  Apply pending database migrations
+  status                                   Print the engine's state as JSON
+  help                                     Show this help
+
+Configuration comes from environment variables (see README), e.g. AGENCIA_DATA_DIR, REDIS_URL.`;
+
+class UsageError extends Error {}
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function start(args: string[], config: EngineConfig): Promise<number> {
+  const { values } = parseArgs({ args, options: { host: { type: 'string' }, port: { type: 'string' } }, strict: true });
+  if (values.host !== undefined) config.host = values.host;
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${values.port}`);
+    config.port = port;
+  }
+  const log = createLogger('engine', { level: config.logLevel });
+  const lock = acquireDataDirLock(config.dataDir);
+  let engine;
+  try {
+    engine = await createEngine({ config, log, exclusive: true });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  const server = createApiServer(engine);
+  try {
+    await server.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await engine.close(0);
+    lock.release();
+    throw new AppError('UNAVAILABLE', `Cannot listen on ${config.host}:${config.port}: ${errorMessage(err)}`);
+  }
+  const addr = server.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  out(`Agencia Desk engine listening on http://${host}:${port} (queue: ${engine.queue.backend}, data: ${config.dataDir})`);
+  log.info({ host: config.host, port, backend: engine.queue.backend }, 'engine started');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping: finishing or releasing active jobs');
+      try {
+        await server.close();
+        await engine.close(10_000);
+      } finally {
+        lock.release();
+      }
+      out('Agencia Desk engine stopped');
+      resolve(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function migrate(config: EngineConfig): number {
+  const handle = openDatabase(config.dbFile, { migrate: false });
+  try {
+    const r = runMigrations(handle);
+    out(JSON.stringify({ dbFile: config.dbFile, applied: r.applied, total: r.total }));
+  } finally {
+    handle.close();
+  }
+  return 0;
+}
+
+async function status(config: EngineConfig): Promise<number> {
+  const log = createLogger('engine', { level: 'silent' });
+  const engine = await createEngine({ config, log });
+  try {
+    const queues: Record<string, unknown> = {};
+    for (const q of ENGINE_QUEUES) queues[q] = await engine.queue.counts(q);
+    const open = await engine.queue.deadLetters.list({ resolved: false, limit: 500 });
+    out(
+      JSON.stringify(
+        {
+          version: version(),
+          running: lockHolder(config.dataDir) !== undefined,
+          pid: lockHolder(config.dataDir) ?? null,
+          backend: engine.queue.backend,
+          health: await engine.health(),
+          queues,
+          deadLetters: { open: open.items.length, more: open.nextCursor !== undefined },
+          config: describeConfig(config),
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    await engine.close(0);
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === 'help' || command === '--help' || command === '-h') {
+      out(USAGE);
+      return command ? 0 : 2;
+    }
+    if (command === '--version' || command === 'version') {
+      out(version());
+      return 0;
+    }
+    const config = loadConfig();
+    switch (command) {
+      case 'start':
+        return await start(rest, config);
+      case 'migrate':
+        return migrate(config);
+      case 'status':
+        return await status(config);
+      default:
+        throw new UsageError(`Unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`${errorMessage(err)}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof AppError) {
+      process.stderr.write(`Error (${err.code}): ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`Error: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}
