@@ -4,4 +4,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src-engine/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a job handler that ignored its abort signal must not keep a stopped engine alive.
+process.exit(await main(process.argv.slice(2)));

@@ -13,12 +13,11 @@ if [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)" != "22" ]; t
     npm install --silent --no-save --no-package-lock --prefix "$_dir" "$_pkg@$NODE22_VERSION" >&2
   fi
   export PATH="$_dir/node_modules/$_pkg/bin:$PATH"
-  export npm_config_nodedir="$_dir/node_modules/$_pkg"
-else
-  # Build native modules against the running Node's own headers, not a machine-wide nodedir.
-  _nodebin="$(dirname "$(command -v node)")"
-  [ -d "$_nodebin/../include/node" ] && export npm_config_nodedir="$(cd "$_nodebin/.." && pwd)"
 fi
+# Where this Node's headers live: install-deps.sh builds native modules (better-sqlite3) against
+# them, not against a machine-wide nodedir that may belong to another Node.
+NODE22_HOME="$(cd "$(dirname "$(command -v node)")/.." && pwd)"
+export NODE22_HOME
 # Electron's installer fetches its binary from outside the registry; the engine never needs it.
 export ELECTRON_SKIP_BINARY_DOWNLOAD="${ELECTRON_SKIP_BINARY_DOWNLOAD:-1}"
-unset _root _arch _pkg _dir _nodebin
+unset _root _arch _pkg _dir

@@ -3,11 +3,11 @@ import { parseArgs } from 'node:util';
 import { ENGINE_QUEUES } from './contracts/queue.ts';
 import { ConfigError, describeConfig, loadConfig, type EngineConfig } from './config/index.ts';
 import { openDatabase, runMigrations } from './db/connection.ts';
-import { createApiServer } from './api/server.ts';
 import { createEngine } from './engine.ts';
 import { AppError, errorMessage } from './errors.ts';
-import { acquireDataDirLock, lockHolder } from './lock.ts';
+import { lockHolder } from './lock.ts';
 import { createLogger } from './logger.ts';
+import { runEngine, stopOnSignals } from './run.ts';
 
 const USAGE = `Usage: agencia-desk-engine <command> [options]
 
@@ -37,49 +37,11 @@ async function start(args: string[], config: EngineConfig): Promise<number> {
     config.port = port;
   }
   const log = createLogger('engine', { level: config.logLevel });
-  const lock = acquireDataDirLock(config.dataDir);
-  let engine;
-  try {
-    engine = await createEngine({ config, log, exclusive: true });
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-  const server = createApiServer(engine);
-  try {
-    await server.listen({ host: config.host, port: config.port });
-  } catch (err) {
-    await engine.close(0);
-    lock.release();
-    throw new AppError('UNAVAILABLE', `Cannot listen on ${config.host}:${config.port}: ${errorMessage(err)}`);
-  }
-  const addr = server.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  out(`Agencia Desk engine listening on http://${host}:${port} (queue: ${engine.queue.backend}, data: ${config.dataDir})`);
-  log.info({ host: config.host, port, backend: engine.queue.backend }, 'engine started');
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(130);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping: finishing or releasing active jobs');
-      try {
-        await server.close();
-        await engine.close(10_000);
-      } finally {
-        lock.release();
-      }
-      out('Agencia Desk engine stopped');
-      resolve(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  const running = await runEngine(config, log);
+  out(`Agencia Desk engine listening on ${running.url} (queue: ${running.engine.queue.backend}, data: ${config.dataDir})`);
+  await stopOnSignals(running, log);
+  out('Agencia Desk engine stopped');
+  return 0;
 }
 
 function migrate(config: EngineConfig): number {

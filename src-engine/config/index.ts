@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
-const port = z.coerce.number().int().min(1).max(65535);
+const port = z.coerce.number().int().min(0).max(65535);
 const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
 
 /**
@@ -14,7 +14,7 @@ export const CONFIG_VARS = {
   AGENCIA_DATA_DIR: { schema: z.string().min(1).optional(), doc: "Data folder (database, logs). Default: the OS's app-data folder + 'Agencia Desk'." },
   AGENCIA_CONFIG: { schema: z.string().min(1).optional(), doc: 'JSON config file. Default: <data dir>/config.json if present.' },
   ENGINE_HOST: { schema: z.string().min(1).default('127.0.0.1'), doc: 'Address the local API listens on.' },
-  ENGINE_PORT: { schema: port.default(7420), doc: 'Port of the local API.' },
+  ENGINE_PORT: { schema: port.default(7420), doc: 'Port of the local API (0 = any free port).' },
   REDIS_URL: { schema: url.optional(), secret: true, doc: 'Redis/Valkey for the `bullmq` queue backend; unset = the embedded SQLite queue.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level.' },
   QUEUE_LEASE_MS: { schema: z.coerce.number().int().min(1000).max(600_000).default(30_000), doc: 'How long a running job is leased before another worker may take it (crash recovery).' },

@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, defaultDataDir, describeConfig, loadConfig } from './index.ts';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'agencia-config-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('config', () => {
+  it('runs with nothing set: embedded defaults', () => {
+    const dir = tmp();
+    const c = loadConfig({ AGENCIA_DATA_DIR: dir });
+    expect(c).toMatchObject({ dataDir: dir, dbFile: join(dir, 'engine.db'), host: '127.0.0.1', port: 7420, logLevel: 'info' });
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.services.ollamaUrl).toBe('http://127.0.0.1:11434');
+    expect(c.services.kokoroUrl).toBe('http://127.0.0.1:8880');
+  });
+
+  it('puts the data dir under the OS app-data folder', () => {
+    expect(defaultDataDir('linux', {}, '/home/ana')).toBe('/home/ana/.config/agencia-desk');
+    expect(defaultDataDir('linux', { XDG_CONFIG_HOME: '/x' }, '/home/ana')).toBe('/x/agencia-desk');
+    expect(defaultDataDir('darwin', {}, '/Users/ana')).toBe('/Users/ana/Library/Application Support/Agencia Desk');
+    expect(defaultDataDir('win32', { APPDATA: 'C:\\Users\\ana\\AppData\\Roaming' }, 'C:\\Users\\ana')).toContain('Agencia Desk');
+  });
+
+  it('stops with a message naming the bad variable', () => {
+    const dir = tmp();
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: 'abc' })).toThrow(/ENGINE_PORT/);
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: '70000' })).toThrow(/ENGINE_PORT/);
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: '-1' })).toThrow(/ENGINE_PORT/);
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, OLLAMA_URL: 'not a url' })).toThrow(/OLLAMA_URL/);
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, REDIS_URL: 'nope' })).toThrow(ConfigError);
+  });
+
+  it('never echoes a secret value in its error', () => {
+    const dir = tmp();
+    let message = '';
+    try {
+      loadConfig({ AGENCIA_DATA_DIR: dir, REDIS_URL: 'redis//:hunter2@host' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/REDIS_URL/);
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('reads the config file; the environment wins over it', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ENGINE_PORT: 7500, ENGINE_HOST: '::1' }));
+    const c = loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_HOST: '127.0.0.2' });
+    expect(c.port).toBe(7500);
+    expect(c.host).toBe('127.0.0.2');
+    expect(c.configFile).toBe(join(dir, 'config.json'));
+  });
+
+  it('rejects a broken or unknown-key config file, and a missing AGENCIA_CONFIG', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'a.json'), '{ nope');
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ ENGINE_PROT: 1 }));
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ ENGINE_PORT: 'x' }));
+    expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'a.json') })).toThrow(/could not be read as JSON/);
+    expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'b.json') })).toThrow(/unknown settings: ENGINE_PROT/);
+    expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'c.json') })).toThrow(/ENGINE_PORT/);
+    expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'missing.json') })).toThrow(/AGENCIA_CONFIG/);
+  });
+
+  it('masks credentials when described', () => {
+    const dir = tmp();
+    const c = loadConfig({ AGENCIA_DATA_DIR: dir, REDIS_URL: 'redis://user:s3cret@127.0.0.1:6379' });
+    expect(JSON.stringify(describeConfig(c))).not.toContain('s3cret');
+  });
+});

@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { openDatabase, runMigrations } from './connection.ts';
+
+it('creates the schema later issues build on, in WAL mode, and migrates idempotently', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agencia-db-'));
+  try {
+    const file = join(dir, 'engine.db');
+    const h = openDatabase(file, { migrate: false });
+    expect(runMigrations(h)).toMatchObject({ applied: 1 });
+    expect(runMigrations(h)).toMatchObject({ applied: 0 });
+    const tables = h.sqlite
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+      .all()
+      .map((r) => (r as { name: string }).name);
+    for (const t of [
+      'organizations',
+      'plans',
+      'api_keys',
+      'whatsapp_instances',
+      'jobs',
+      'dead_letters',
+      'sent_messages',
+      'ledger_entries',
+      'reservations',
+      'alerts',
+      'agent_runs',
+      'agent_run_logs',
+    ]) {
+      expect(tables).toContain(t);
+    }
+    expect(h.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(h.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
+    h.close();
+    // Re-opening applies nothing new and keeps data.
+    const again = openDatabase(file);
+    expect(again.sqlite.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get()).toEqual({ n: 1 });
+    again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

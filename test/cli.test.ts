@@ -1,0 +1,104 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src-engine/db/connection.ts';
+import { createSqliteQueue } from '../src-engine/queue/sqlite.ts';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'agencia-desk-engine.js');
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'agencia-cli-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const env = (extra: Record<string, string> = {}) => ({ ...process.env, AGENCIA_DATA_DIR: dir, REDIS_URL: '', ...extra });
+const cli = (args: string[], extra: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { env: env(extra), encoding: 'utf8', timeout: 30_000 });
+
+/** Starts a long-running process and resolves once a stdout line matches. */
+function startUntil(args: string[], pattern: RegExp, extra: Record<string, string> = {}) {
+  const child = spawn(process.execPath, args, { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const ready = new Promise<RegExpMatchArray>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += String(d);
+      const m = stdout.match(pattern);
+      if (m) resolve(m);
+    });
+    void exited.then((code) => reject(new Error(`exited ${code} before ready: ${stdout}\n${stderr}`)));
+  });
+  return { child, ready, exited, output: () => stdout };
+}
+
+describe('agencia-desk-engine CLI', () => {
+  it('migrate applies the schema once', () => {
+    const first = cli(['migrate']);
+    expect(first.status).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ applied: 1, total: 1 });
+    expect(JSON.parse(cli(['migrate']).stdout)).toMatchObject({ applied: 0, total: 1 });
+  });
+
+  it('status prints JSON with the queues and health', () => {
+    const r = cli(['status']);
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(s).toMatchObject({ running: false, backend: 'sqlite', health: { status: 'ok' } });
+    expect(Object.keys(s.queues as object)).toEqual(['whatsapp.send', 'agent.run', 'ai.reply', 'billing.sync', 'compliance.check']);
+  });
+
+  it('refuses a bad setting, naming the variable, and an unknown command', () => {
+    const bad = cli(['status'], { ENGINE_PORT: 'seventy' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/ENGINE_PORT/);
+    const unknown = cli(['frobnicate']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown command "frobnicate"/);
+    const badFlag = cli(['start', '--port', 'x']);
+    expect(badFlag.status).toBe(2);
+  });
+
+  it('start prints its address, serves health, refuses a second engine, and stops on SIGINT', async () => {
+    const run = startUntil([BIN, 'start', '--port', '0'], /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, url] = await run.ready;
+    const health = (await (await fetch(`${url}/api/v1/health`)).json()) as { status: string };
+    expect(health.status).toBe('ok');
+    const second = cli(['start', '--port', '0']);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/already running/);
+    expect(JSON.parse(cli(['status']).stdout)).toMatchObject({ running: true });
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('engine stopped');
+    expect(existsSync(join(dir, 'engine.lock'))).toBe(false);
+  });
+
+  it('SIGTERM finishes short active jobs and releases the rest back to waiting', async () => {
+    const db = openDatabase(join(dir, 'engine.db'));
+    const queue = createSqliteQueue({ sqlite: db.sqlite });
+    try {
+      const short = await queue.add('test.slow', { ms: 300 });
+      const long = await queue.add('test.slow', { ms: 60_000 });
+      const run = startUntil(
+        ['--import', 'tsx', join(import.meta.dirname, 'support', 'engine-child.ts')],
+        /READY/,
+        { ENGINE_PORT: '0', GRACE_MS: '1500' },
+      );
+      await run.ready;
+      const deadline = Date.now() + 10_000;
+      while ((await queue.counts('test.slow')).active < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      expect(run.output()).toContain('STOPPED');
+      expect(await queue.getJob('test.slow', short.id)).toMatchObject({ state: 'completed', result: 'done' });
+      expect(await queue.getJob('test.slow', long.id)).toMatchObject({ state: 'waiting', attemptsMade: 0 });
+    } finally {
+      await queue.close(0);
+      db.close();
+    }
+  });
+});
