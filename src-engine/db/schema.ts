@@ -111,7 +111,7 @@ export const jobs = sqliteTable(
     index('jobs_fetch').on(t.queue, t.priority, t.runAt, t.seq).where(sql`state = 'waiting'`),
     index('jobs_due').on(t.queue, t.runAt).where(sql`state = 'waiting'`),
     index('jobs_lease').on(t.leaseUntil).where(sql`state = 'active'`),
-    index('jobs_queue_state').on(t.queue, t.state),
+    index('jobs_done').on(t.queue, t.state).where(sql`state IN ('completed', 'failed')`),
   ],
 );
 

@@ -102,7 +102,7 @@ CREATE TABLE `jobs` (
 CREATE INDEX `jobs_fetch` ON `jobs` (`queue`,`priority`,`run_at`,`seq`) WHERE state = 'waiting';--> statement-breakpoint
 CREATE INDEX `jobs_due` ON `jobs` (`queue`,`run_at`) WHERE state = 'waiting';--> statement-breakpoint
 CREATE INDEX `jobs_lease` ON `jobs` (`lease_until`) WHERE state = 'active';--> statement-breakpoint
-CREATE INDEX `jobs_queue_state` ON `jobs` (`queue`,`state`);--> statement-breakpoint
+CREATE INDEX `jobs_done` ON `jobs` (`queue`,`state`) WHERE state IN ('completed', 'failed');--> statement-breakpoint
 CREATE TABLE `ledger_entries` (
 	`id` text PRIMARY KEY NOT NULL,
 	`transfer_id` text NOT NULL,

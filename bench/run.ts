@@ -1,0 +1,55 @@
+/**
+ * Entry point of `npm run bench -- <name...>`: runs the named benches in order, or lists them.
+ * Benches print ratios measured side by side in one run; they are reports, not timed tests, so
+ * a missed target does not fail the exit code (only a crash does).
+ */
+
+interface Bench {
+  description: string;
+  run(): Promise<void>;
+}
+
+const BENCHES: Record<string, Bench> = {
+  queue: {
+    description:
+      'embedded SQLite queue vs BullMQ on a local redis-server: add and process (concurrency 1 and 8) ratios; RSS of 100,000 waiting jobs',
+    run: async () => (await import('./queue.ts')).main(),
+  },
+};
+
+function usage(): void {
+  console.log('usage: npm run bench -- <name> [<name> ...] | all\n\navailable benches:');
+  const width = Math.max(...Object.keys(BENCHES).map((k) => k.length));
+  for (const [name, b] of Object.entries(BENCHES)) console.log(`  ${name.padEnd(width)}  ${b.description}`);
+  console.log('\nsee bench/README.md for what each figure means and the environment knobs (BENCH_N, ...).');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const names = argv.filter((a) => a !== '--');
+  if (names.length === 0 || names.includes('-h') || names.includes('--help') || names.includes('list')) {
+    usage();
+    return 0;
+  }
+  const selected = names.includes('all') ? Object.keys(BENCHES) : names;
+  const unknown = selected.filter((n) => !(n in BENCHES));
+  if (unknown.length) {
+    console.error(`unknown bench: ${unknown.join(', ')}\n`);
+    usage();
+    return 2;
+  }
+  for (const name of selected) {
+    console.log(`\n=== bench: ${name} ===`);
+    await BENCHES[name]!.run();
+  }
+  return 0;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
