@@ -21,9 +21,15 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['electron', 'electron/*'], message: 'src-engine must not import electron.' },
-            { group: ['react', 'react/*', 'react-dom', 'react-dom/*'], message: 'src-engine must not import React.' },
+            {
+              group: ['react', 'react/*', 'react-dom', 'react-dom/*'],
+              message: 'src-engine must not import React.',
+            },
             { group: ['**/src-main/**', '**/src-main'], message: 'src-engine must not import src-main.' },
-            { group: ['**/src-renderer/**', '**/src-renderer'], message: 'src-engine must not import src-renderer.' },
+            {
+              group: ['**/src-renderer/**', '**/src-renderer'],
+              message: 'src-engine must not import src-renderer.',
+            },
           ],
         },
       ],

@@ -8,5 +8,6 @@ bash scripts/ensure-system.sh redis-server:redis-server
 bash scripts/install-deps.sh
 echo "[test] Node $(node --version)"
 npx eslint . --max-warnings 0
+npx prettier --check . --log-level warn
 npx tsc --noEmit -p tsconfig.json
 npx vitest run "$@"

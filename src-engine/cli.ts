@@ -24,21 +24,30 @@ class UsageError extends Error {}
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
 async function start(args: string[], config: EngineConfig): Promise<number> {
-  const { values } = parseArgs({ args, options: { host: { type: 'string' }, port: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: { host: { type: 'string' }, port: { type: 'string' } },
+    strict: true,
+  });
   if (values.host !== undefined) config.host = values.host;
   if (values.port !== undefined) {
     const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${values.port}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError(`--port: not a port number: ${values.port}`);
     config.port = port;
   }
   const log = createLogger('engine', { level: config.logLevel });
   const running = await runEngine(config, log);
-  out(`Agencia Desk engine listening on ${running.url} (queue: ${running.engine.queue.backend}, data: ${config.dataDir})`);
+  out(
+    `Agencia Desk engine listening on ${running.url} (queue: ${running.engine.queue.backend}, data: ${config.dataDir})`,
+  );
   await stopOnSignals(running, log);
   out('Agencia Desk engine stopped');
   return 0;

@@ -30,7 +30,12 @@ async function openQueue(opts: EngineOptions, db: DatabaseHandle): Promise<JobQu
     const { createBullmqQueue } = await import('./queue/bullmq.ts');
     return createBullmqQueue({ url: opts.config.redisUrl, log });
   }
-  return createSqliteQueue({ sqlite: db.sqlite, log, leaseMs: opts.config.queueLeaseMs, exclusive: opts.exclusive });
+  return createSqliteQueue({
+    sqlite: db.sqlite,
+    log,
+    leaseMs: opts.config.queueLeaseMs,
+    exclusive: opts.exclusive,
+  });
 }
 
 async function check(fn: () => unknown): Promise<Check> {
@@ -64,7 +69,12 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         queue: await check(() => queue.ping()),
       };
       const ok = checks.database.status === 'healthy' && checks.queue.status === 'healthy';
-      return { status: ok ? 'ok' : 'degraded', service: 'engine', uptime: (Date.now() - startedAt) / 1000, checks };
+      return {
+        status: ok ? 'ok' : 'degraded',
+        service: 'engine',
+        uptime: (Date.now() - startedAt) / 1000,
+        checks,
+      };
     },
     async close(graceMs = 10_000) {
       if (closed) return;

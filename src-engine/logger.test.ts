@@ -12,7 +12,12 @@ it('binds the service and redacts secrets', () => {
   });
   const log = createLogger('ledger', { destination: destination as never });
   log.info(
-    { apiKey: 'ak_live_123', headers: { authorization: 'Bearer tok', apikey: 'evo-key' }, org: { token: 't0k' }, n: 1 },
+    {
+      apiKey: 'ak_live_123',
+      headers: { authorization: 'Bearer tok', apikey: 'evo-key' },
+      org: { token: 't0k' },
+      n: 1,
+    },
     'hello',
   );
   const line = JSON.parse(lines[0]!) as Record<string, unknown>;

@@ -35,15 +35,21 @@ function createWindow(): BrowserWindow {
   return win;
 }
 
-app.whenReady().then(async () => {
-  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
-  const config = loadConfig({ ...process.env, AGENCIA_DATA_DIR: process.env.AGENCIA_DATA_DIR || app.getPath('userData') });
-  running = await runEngine(config, createLogger('engine', { level: config.logLevel }));
-  createWindow();
-}).catch((err: unknown) => {
-  createLogger('main').fatal({ err }, 'start-up failed');
-  app.exit(1);
-});
+app
+  .whenReady()
+  .then(async () => {
+    session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+    const config = loadConfig({
+      ...process.env,
+      AGENCIA_DATA_DIR: process.env.AGENCIA_DATA_DIR || app.getPath('userData'),
+    });
+    running = await runEngine(config, createLogger('engine', { level: config.logLevel }));
+    createWindow();
+  })
+  .catch((err: unknown) => {
+    createLogger('main').fatal({ err }, 'start-up failed');
+    app.exit(1);
+  });
 
 app.on('before-quit', (event) => {
   if (!running) return;

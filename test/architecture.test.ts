@@ -28,7 +28,9 @@ describe('src-engine import boundary', () => {
   it('holds for the whole of src-engine today', async () => {
     const results = await eslint.lintFiles(['src-engine/**/*.ts']);
     const hits = results.flatMap((r) =>
-      r.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => `${r.filePath}: ${m.message}`),
+      r.messages
+        .filter((m) => m.ruleId === 'no-restricted-imports')
+        .map((m) => `${r.filePath}: ${m.message}`),
     );
     expect(hits).toEqual([]);
   });

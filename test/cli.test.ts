@@ -13,7 +13,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const env = (extra: Record<string, string> = {}) => ({ ...process.env, AGENCIA_DATA_DIR: dir, REDIS_URL: '', ...extra });
+const env = (extra: Record<string, string> = {}) => ({
+  ...process.env,
+  AGENCIA_DATA_DIR: dir,
+  REDIS_URL: '',
+  ...extra,
+});
 const cli = (args: string[], extra: Record<string, string> = {}) =>
   spawnSync(process.execPath, [BIN, ...args], { env: env(extra), encoding: 'utf8', timeout: 30_000 });
 
@@ -48,7 +53,13 @@ describe('agencia-desk-engine CLI', () => {
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(s).toMatchObject({ running: false, backend: 'sqlite', health: { status: 'ok' } });
-    expect(Object.keys(s.queues as object)).toEqual(['whatsapp.send', 'agent.run', 'ai.reply', 'billing.sync', 'compliance.check']);
+    expect(Object.keys(s.queues as object)).toEqual([
+      'whatsapp.send',
+      'agent.run',
+      'ai.reply',
+      'billing.sync',
+      'compliance.check',
+    ]);
   });
 
   it('refuses a bad setting, naming the variable, and an unknown command', () => {
@@ -90,7 +101,8 @@ describe('agencia-desk-engine CLI', () => {
       );
       await run.ready;
       const deadline = Date.now() + 10_000;
-      while ((await queue.counts('test.slow')).active < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((await queue.counts('test.slow')).active < 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
       expect(run.output()).toContain('STOPPED');

@@ -10,7 +10,10 @@ function toErrorReply(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof AppError) return { status: err.status, body: err.toBody() };
   const fe = err as Partial<FastifyError>;
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return { status: 413, body: { error: 'PAYLOAD_TOO_LARGE', message: `Body larger than ${BODY_LIMIT} bytes` } };
+    return {
+      status: 413,
+      body: { error: 'PAYLOAD_TOO_LARGE', message: `Body larger than ${BODY_LIMIT} bytes` },
+    };
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send application/json' } };
@@ -32,7 +35,9 @@ export function createApiServer(engine: Engine): FastifyInstance {
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
+    void reply
+      .status(404)
+      .send({ error: 'NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
   });
 
   app.get('/api/v1/health', async (_req, reply) => {

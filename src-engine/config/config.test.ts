@@ -18,7 +18,13 @@ describe('config', () => {
   it('runs with nothing set: embedded defaults', () => {
     const dir = tmp();
     const c = loadConfig({ AGENCIA_DATA_DIR: dir });
-    expect(c).toMatchObject({ dataDir: dir, dbFile: join(dir, 'engine.db'), host: '127.0.0.1', port: 7420, logLevel: 'info' });
+    expect(c).toMatchObject({
+      dataDir: dir,
+      dbFile: join(dir, 'engine.db'),
+      host: '127.0.0.1',
+      port: 7420,
+      logLevel: 'info',
+    });
     expect(c.redisUrl).toBeUndefined();
     expect(c.services.ollamaUrl).toBe('http://127.0.0.1:11434');
     expect(c.services.kokoroUrl).toBe('http://127.0.0.1:8880');
@@ -27,8 +33,12 @@ describe('config', () => {
   it('puts the data dir under the OS app-data folder', () => {
     expect(defaultDataDir('linux', {}, '/home/ana')).toBe('/home/ana/.config/agencia-desk');
     expect(defaultDataDir('linux', { XDG_CONFIG_HOME: '/x' }, '/home/ana')).toBe('/x/agencia-desk');
-    expect(defaultDataDir('darwin', {}, '/Users/ana')).toBe('/Users/ana/Library/Application Support/Agencia Desk');
-    expect(defaultDataDir('win32', { APPDATA: 'C:\\Users\\ana\\AppData\\Roaming' }, 'C:\\Users\\ana')).toContain('Agencia Desk');
+    expect(defaultDataDir('darwin', {}, '/Users/ana')).toBe(
+      '/Users/ana/Library/Application Support/Agencia Desk',
+    );
+    expect(
+      defaultDataDir('win32', { APPDATA: 'C:\\Users\\ana\\AppData\\Roaming' }, 'C:\\Users\\ana'),
+    ).toContain('Agencia Desk');
   });
 
   it('stops with a message naming the bad variable', () => {
@@ -68,7 +78,9 @@ describe('config', () => {
     writeFileSync(join(dir, 'b.json'), JSON.stringify({ ENGINE_PROT: 1 }));
     writeFileSync(join(dir, 'c.json'), JSON.stringify({ ENGINE_PORT: 'x' }));
     expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'a.json') })).toThrow(/could not be read as JSON/);
-    expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'b.json') })).toThrow(/unknown settings: ENGINE_PROT/);
+    expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'b.json') })).toThrow(
+      /unknown settings: ENGINE_PROT/,
+    );
     expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'c.json') })).toThrow(/ENGINE_PORT/);
     expect(() => loadConfig({ AGENCIA_CONFIG: join(dir, 'missing.json') })).toThrow(/AGENCIA_CONFIG/);
   });

@@ -11,19 +11,38 @@ const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
  * of the JSON config file; the environment wins over the file. `secret` values never reach logs.
  */
 export const CONFIG_VARS = {
-  AGENCIA_DATA_DIR: { schema: z.string().min(1).optional(), doc: "Data folder (database, logs). Default: the OS's app-data folder + 'Agencia Desk'." },
-  AGENCIA_CONFIG: { schema: z.string().min(1).optional(), doc: 'JSON config file. Default: <data dir>/config.json if present.' },
+  AGENCIA_DATA_DIR: {
+    schema: z.string().min(1).optional(),
+    doc: "Data folder (database, logs). Default: the OS's app-data folder + 'Agencia Desk'.",
+  },
+  AGENCIA_CONFIG: {
+    schema: z.string().min(1).optional(),
+    doc: 'JSON config file. Default: <data dir>/config.json if present.',
+  },
   ENGINE_HOST: { schema: z.string().min(1).default('127.0.0.1'), doc: 'Address the local API listens on.' },
   ENGINE_PORT: { schema: port.default(7420), doc: 'Port of the local API (0 = any free port).' },
-  REDIS_URL: { schema: url.optional(), secret: true, doc: 'Redis/Valkey for the `bullmq` queue backend; unset = the embedded SQLite queue.' },
-  LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level.' },
-  QUEUE_LEASE_MS: { schema: z.coerce.number().int().min(1000).max(600_000).default(30_000), doc: 'How long a running job is leased before another worker may take it (crash recovery).' },
+  REDIS_URL: {
+    schema: url.optional(),
+    secret: true,
+    doc: 'Redis/Valkey for the `bullmq` queue backend; unset = the embedded SQLite queue.',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: 'pino log level.',
+  },
+  QUEUE_LEASE_MS: {
+    schema: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+    doc: 'How long a running job is leased before another worker may take it (crash recovery).',
+  },
   OLLAMA_URL: { schema: url.default('http://127.0.0.1:11434'), doc: 'Ollama (local LLM).' },
   KOKORO_URL: { schema: url.default('http://127.0.0.1:8880'), doc: 'Kokoro-FastAPI (local voice).' },
   EVOLUTION_URL: { schema: url.optional(), doc: 'Evolution API v2 (WhatsApp). Unset = WhatsApp disabled.' },
   CHATWOOT_URL: { schema: url.optional(), doc: 'Chatwoot for human handoff (optional).' },
   LEDGER_URL: { schema: url.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
-  DOCKER_HOST: { schema: z.string().min(1).optional(), doc: "Docker engine for the cage; unset = dockerode's default socket." },
+  DOCKER_HOST: {
+    schema: z.string().min(1).optional(),
+    doc: "Docker engine for the cage; unset = dockerode's default socket.",
+  },
 } as const satisfies Record<string, { schema: z.ZodType; doc: string; secret?: boolean }>;
 
 export type ConfigVar = keyof typeof CONFIG_VARS;
@@ -77,7 +96,9 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError(`Config file ${file} could not be read as JSON: ${(err as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`Config file ${file} must hold a JSON object of settings, e.g. {"ENGINE_PORT": 7420}`);
+    throw new ConfigError(
+      `Config file ${file} must hold a JSON object of settings, e.g. {"ENGINE_PORT": 7420}`,
+    );
   }
   const unknown = Object.keys(parsed).filter((k) => !(k in CONFIG_VARS));
   if (unknown.length) {
@@ -102,7 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   const dataDirGuess = resolve(fromEnvVars.AGENCIA_DATA_DIR ?? defaultDataDir(process.platform, env));
   const explicitFile = fromEnvVars.AGENCIA_CONFIG;
   const fileCandidate = explicitFile ? resolve(explicitFile) : join(dataDirGuess, 'config.json');
-  if (explicitFile && !existsSync(fileCandidate)) throw new ConfigError(`AGENCIA_CONFIG: no file at ${fileCandidate}`);
+  if (explicitFile && !existsSync(fileCandidate))
+    throw new ConfigError(`AGENCIA_CONFIG: no file at ${fileCandidate}`);
   const fileValues = existsSync(fileCandidate) ? readConfigFile(fileCandidate) : {};
 
   const parsed = ConfigSchema.safeParse({ ...fileValues, ...fromEnvVars });
@@ -110,7 +132,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? 'config');
       const given = { ...fileValues, ...fromEnvVars }[name];
-      const shown = name in CONFIG_VARS && (CONFIG_VARS as Record<string, { secret?: boolean }>)[name]?.secret ? '<hidden>' : JSON.stringify(given);
+      const shown =
+        name in CONFIG_VARS && (CONFIG_VARS as Record<string, { secret?: boolean }>)[name]?.secret
+          ? '<hidden>'
+          : JSON.stringify(given);
       return `${name}: ${i.message} (got ${shown})`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
@@ -140,5 +165,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
 /** The configuration with secrets masked, for `status` and logs. */
 export function describeConfig(c: EngineConfig): Record<string, unknown> {
   const mask = (u?: string) => (u ? u.replace(/\/\/([^@/]*)@/, '//***@') : undefined);
-  return { ...c, redisUrl: mask(c.redisUrl), services: { ...c.services, ledgerUrl: mask(c.services.ledgerUrl) } };
+  return {
+    ...c,
+    redisUrl: mask(c.redisUrl),
+    services: { ...c.services, ledgerUrl: mask(c.services.ledgerUrl) },
+  };
 }

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 
 /** The engine's own queues; other names are allowed (tests, integrations) if they match the pattern. */
-export const ENGINE_QUEUES = ['whatsapp.send', 'agent.run', 'ai.reply', 'billing.sync', 'compliance.check'] as const;
+export const ENGINE_QUEUES = [
+  'whatsapp.send',
+  'agent.run',
+  'ai.reply',
+  'billing.sync',
+  'compliance.check',
+] as const;
 
 const DAY_MS = 86_400_000;
 
@@ -26,6 +32,32 @@ export type Backoff = z.infer<typeof BackoffSchema>;
 
 export const DEFAULT_BACKOFF: Backoff = { type: 'exponential', delay: 2000, jitter: 0 };
 
+/**
+ * Suffixes BullMQ uses for a queue's own keys (`<prefix>:<queue>:<suffix>`): a job id equal to one
+ * would address that key instead of a job, so both backends refuse them alike.
+ */
+const RESERVED_JOB_IDS = new Set([
+  'active',
+  'wait',
+  'waiting-children',
+  'paused',
+  'id',
+  'delayed',
+  'prioritized',
+  'stalled-check',
+  'completed',
+  'failed',
+  'stalled',
+  'repeat',
+  'limiter',
+  'meta',
+  'events',
+  'pc',
+  'marker',
+  'de',
+  'metrics',
+]);
+
 export const JobOptionsSchema = z
   .object({
     /**
@@ -36,8 +68,16 @@ export const JobOptionsSchema = z
       .string()
       .min(1)
       .max(200)
-      .regex(/^(?!\d+$)[^:\s]+$/, 'no spaces or ":", and not only digits'),
-    delay: z.number().int().min(0).max(365 * DAY_MS),
+      .regex(/^(?!\d+$)[^:\s]+$/, 'no spaces or ":", and not only digits')
+      .refine(
+        (id) => !RESERVED_JOB_IDS.has(id),
+        'reserved word (a name the bullmq backend uses for its own keys)',
+      ),
+    delay: z
+      .number()
+      .int()
+      .min(0)
+      .max(365 * DAY_MS),
     /** 1 is the most urgent; jobs of equal priority run in the order they were added. */
     priority: z.number().int().min(1).max(2_097_151),
     attempts: z.number().int().min(1).max(100),
@@ -55,7 +95,12 @@ export const WorkerOptionsSchema = z
   .object({
     concurrency: z.number().int().min(1).max(256).default(1),
     /** Attempt timeout for jobs that do not set their own. */
-    timeoutMs: z.number().int().min(1).max(DAY_MS).default(5 * 60_000),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(DAY_MS)
+      .default(5 * 60_000),
   })
   .strict();
 export type WorkerOptions = z.input<typeof WorkerOptionsSchema>;
@@ -102,7 +147,11 @@ export type JobCounts = z.infer<typeof JobCountsSchema>;
 export const ScheduleSchema = z
   .object({
     /** Stable name: adding the same key again updates the schedule, never duplicates it. */
-    key: z.string().min(1).max(200).regex(/^[^:\s]+$/, 'no spaces or ":"'),
+    key: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^:\s]+$/, 'no spaces or ":"'),
     /** Five- or six-field cron expression, e.g. "0 0 1 * *" for the monthly cycle. */
     cron: z.string().min(1).max(120),
     tz: z.string().min(1).max(64).default('UTC'),

@@ -4,7 +4,10 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'driz
 // Money is always integer micro-credits (1 credit = 1,000,000): never floats.
 // Times are integer milliseconds since the epoch (UTC).
 
-const createdAt = () => integer('created_at').notNull().default(sql`(unixepoch('subsec') * 1000)`);
+const createdAt = () =>
+  integer('created_at')
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
 
 export const plans = sqliteTable('plans', {
   id: text('id').primaryKey(), // 'free' | 'starter' | 'partner' | ...
@@ -108,10 +111,18 @@ export const jobs = sqliteTable(
   },
   // Partial indexes: finished jobs (the bulk of the table) cost nothing in the hot paths.
   (t) => [
-    index('jobs_fetch').on(t.queue, t.priority, t.runAt, t.seq).where(sql`state = 'waiting'`),
-    index('jobs_due').on(t.queue, t.runAt).where(sql`state = 'waiting'`),
-    index('jobs_lease').on(t.leaseUntil).where(sql`state = 'active'`),
-    index('jobs_done').on(t.queue, t.state).where(sql`state IN ('completed', 'failed')`),
+    index('jobs_fetch')
+      .on(t.queue, t.priority, t.runAt, t.seq)
+      .where(sql`state = 'waiting'`),
+    index('jobs_due')
+      .on(t.queue, t.runAt)
+      .where(sql`state = 'waiting'`),
+    index('jobs_lease')
+      .on(t.leaseUntil)
+      .where(sql`state = 'active'`),
+    index('jobs_done')
+      .on(t.queue, t.state)
+      .where(sql`state IN ('completed', 'failed')`),
   ],
 );
 
@@ -160,7 +171,10 @@ export const deadLetters = sqliteTable(
     /** JSON array of the job ids made by retries. */
     retriedAs: text('retried_as').notNull().default('[]'),
   },
-  (t) => [uniqueIndex('dead_letters_job').on(t.queue, t.jobId), index('dead_letters_open').on(t.resolved, t.id)],
+  (t) => [
+    uniqueIndex('dead_letters_job').on(t.queue, t.jobId),
+    index('dead_letters_open').on(t.resolved, t.id),
+  ],
 );
 
 export const sentMessages = sqliteTable(
@@ -183,7 +197,10 @@ export const sentMessages = sqliteTable(
     createdAt: createdAt(),
     sentAt: integer('sent_at'),
   },
-  (t) => [uniqueIndex('sent_messages_idem').on(t.orgId, t.idempotencyKey), index('sent_messages_org').on(t.orgId)],
+  (t) => [
+    uniqueIndex('sent_messages_idem').on(t.orgId, t.idempotencyKey),
+    index('sent_messages_org').on(t.orgId),
+  ],
 );
 
 /** Append-only double-entry ledger: every transfer writes entries whose amounts sum to zero. */
@@ -200,7 +217,10 @@ export const ledgerEntries = sqliteTable(
     reference: text('reference'),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [index('ledger_entries_account').on(t.orgId, t.account), index('ledger_entries_transfer').on(t.transferId)],
+  (t) => [
+    index('ledger_entries_account').on(t.orgId, t.account),
+    index('ledger_entries_transfer').on(t.transferId),
+  ],
 );
 
 /** Pending holds (TigerBeetle's pending transfers): pending -> posted | voided | expired, once. */
@@ -218,7 +238,10 @@ export const reservations = sqliteTable(
     createdAt: integer('created_at').notNull(),
     resolvedAt: integer('resolved_at'),
   },
-  (t) => [index('reservations_pending').on(t.state, t.expiresAt), index('reservations_org').on(t.orgId, t.state)],
+  (t) => [
+    index('reservations_pending').on(t.state, t.expiresAt),
+    index('reservations_org').on(t.orgId, t.state),
+  ],
 );
 
 export const alerts = sqliteTable(

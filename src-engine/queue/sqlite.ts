@@ -20,7 +20,13 @@ import { createEventBus } from '../events.ts';
 import { runAttempt, storableResult, type AttemptOutcome } from './attempt.ts';
 import { nextCronRun } from './cron.ts';
 import type { BulkItem, DeadLetterStore, JobHandler, JobQueue, Worker } from './port.ts';
-import { backoffDelay, normalizeAdd, serializePayload, validateQueueName, type NormalizedAdd } from './validate.ts';
+import {
+  backoffDelay,
+  normalizeAdd,
+  serializePayload,
+  validateQueueName,
+  type NormalizedAdd,
+} from './validate.ts';
 
 export interface SqliteQueueOptions {
   sqlite: Sqlite;
@@ -105,9 +111,14 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     getKey: sqlite.prepare<[string, string], { job_seq: number }>(
       `SELECT job_seq FROM job_keys WHERE queue = ? AND key = ?`,
     ),
-    insertKey: sqlite.prepare<[string, string, number]>(`INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, ?)`),
+    insertKey: sqlite.prepare<[string, string, number]>(
+      `INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, ?)`,
+    ),
     bySeq: sqlite.prepare<[number, string], JobRow>(`SELECT * FROM jobs WHERE seq = ? AND queue = ?`),
-    claim: sqlite.prepare<{ queue: string; now: number; limit: number; token: string; leaseUntil: number }, JobRow>(
+    claim: sqlite.prepare<
+      { queue: string; now: number; limit: number; token: string; leaseUntil: number },
+      JobRow
+    >(
       `UPDATE jobs SET state = 'active', lease_token = @token, lease_until = @leaseUntil, started_at = @now
        WHERE seq IN (SELECT seq FROM jobs WHERE queue = @queue AND state = 'waiting' AND run_at <= @now
                      ORDER BY priority, run_at, seq LIMIT @limit)
@@ -133,11 +144,16 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
               lease_token = NULL, lease_until = NULL
        WHERE seq = ? AND lease_token = ?`,
     ),
-    progress: sqlite.prepare<[string, number, string]>(`UPDATE jobs SET progress = ? WHERE seq = ? AND lease_token = ?`),
+    progress: sqlite.prepare<[string, number, string]>(
+      `UPDATE jobs SET progress = ? WHERE seq = ? AND lease_token = ?`,
+    ),
     heartbeat: sqlite.prepare<[number, string, string]>(
       `UPDATE jobs SET lease_until = ? WHERE state = 'active' AND lease_token >= ? AND lease_token < ?`,
     ),
-    reclaim: sqlite.prepare<[number], { seq: number; queue: string; job_key: string | null; attempts_made: number }>(
+    reclaim: sqlite.prepare<
+      [number],
+      { seq: number; queue: string; job_key: string | null; attempts_made: number }
+    >(
       `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL
        WHERE state = 'active' AND lease_until < ? RETURNING seq, queue, job_key, attempts_made`,
     ),
@@ -182,7 +198,9 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
                             THEN schedules.next_run_at ELSE excluded.next_run_at END,
          cron = excluded.cron, tz = excluded.tz, data = excluded.data, updated_at = excluded.updated_at`,
     ),
-    getSchedule: sqlite.prepare<[string, string], ScheduleRow>(`SELECT * FROM schedules WHERE queue = ? AND key = ?`),
+    getSchedule: sqlite.prepare<[string, string], ScheduleRow>(
+      `SELECT * FROM schedules WHERE queue = ? AND key = ?`,
+    ),
     anyDue: sqlite.prepare<[string, number], { one: number }>(
       `SELECT 1 AS one FROM schedules WHERE queue = ? AND next_run_at <= ? LIMIT 1`,
     ),
@@ -204,14 +222,25 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       if (hit) return { id: n.jobId, queue: n.queue, deduplicated: true };
     }
     const seq = Number(
-      st.insert.run(n.queue, n.jobId ?? null, n.json, n.priority, n.attempts, JSON.stringify(n.backoff), n.timeoutMs ?? null, at + n.delay, at)
-        .lastInsertRowid,
+      st.insert.run(
+        n.queue,
+        n.jobId ?? null,
+        n.json,
+        n.priority,
+        n.attempts,
+        JSON.stringify(n.backoff),
+        n.timeoutMs ?? null,
+        at + n.delay,
+        at,
+      ).lastInsertRowid,
     );
     if (n.jobId) st.insertKey.run(n.queue, n.jobId, seq);
     return { id: n.jobId ?? String(seq), queue: n.queue, deduplicated: false };
   }
 
-  const insertMany = sqlite.transaction((items: NormalizedAdd[], at: number) => items.map((n) => insertOne(n, at)));
+  const insertMany = sqlite.transaction((items: NormalizedAdd[], at: number) =>
+    items.map((n) => insertOne(n, at)),
+  );
 
   function announce(results: AddResult[], items: NormalizedAdd[], at: number): void {
     const queues = new Set<string>();
@@ -231,17 +260,21 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
   }
 
   /** Turns due schedule ticks into jobs; the job key makes each tick run once even if two engines race. */
-  const materializeSchedules = sqlite.transaction((queue: string, at: number): [AddResult[], NormalizedAdd[]] => {
-    const made: AddResult[] = [];
-    const items: NormalizedAdd[] = [];
-    for (const s of st.dueSchedules.all(queue, at)) {
-      const n = normalizeAdd(queue, parseJson(s.data) ?? null, { jobId: `schedule.${s.key}.${s.next_run_at}` });
-      made.push(insertOne(n, at));
-      items.push(n);
-      st.moveSchedule.run(nextCronRun(s.cron, s.tz, at), queue, s.key, s.next_run_at);
-    }
-    return [made, items];
-  });
+  const materializeSchedules = sqlite.transaction(
+    (queue: string, at: number): [AddResult[], NormalizedAdd[]] => {
+      const made: AddResult[] = [];
+      const items: NormalizedAdd[] = [];
+      for (const s of st.dueSchedules.all(queue, at)) {
+        const n = normalizeAdd(queue, parseJson(s.data) ?? null, {
+          jobId: `schedule.${s.key}.${s.next_run_at}`,
+        });
+        made.push(insertOne(n, at));
+        items.push(n);
+        st.moveSchedule.run(nextCronRun(s.cron, s.tz, at), queue, s.key, s.next_run_at);
+      }
+      return [made, items];
+    },
+  );
 
   function toInfo(row: JobRow): JobInfo {
     const at = now();
@@ -392,14 +425,24 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       });
     }
 
-    private readonly completeAndClaim = sqlite.transaction((done: Completion[], claim: boolean, at: number) => {
-      const committed = done.filter((c) => st.complete.run(c.result, c.at, c.row.seq, c.token).changes === 1);
-      const free = this.concurrency - this.active.size;
-      if (!claim || free <= 0) return { committed, rows: [] as JobRow[], token: '' };
-      const token = `${owner}:${++claimCounter}`;
-      const rows = st.claim.all({ queue: this.queue, now: at, limit: free, token, leaseUntil: at + leaseMs });
-      return { committed, rows, token };
-    });
+    private readonly completeAndClaim = sqlite.transaction(
+      (done: Completion[], claim: boolean, at: number) => {
+        const committed = done.filter(
+          (c) => st.complete.run(c.result, c.at, c.row.seq, c.token).changes === 1,
+        );
+        const free = this.concurrency - this.active.size;
+        if (!claim || free <= 0) return { committed, rows: [] as JobRow[], token: '' };
+        const token = `${owner}:${++claimCounter}`;
+        const rows = st.claim.all({
+          queue: this.queue,
+          now: at,
+          limit: free,
+          token,
+          leaseUntil: at + leaseMs,
+        });
+        return { committed, rows, token };
+      },
+    );
 
     /** Commits pending completions (and claims new jobs if asked), then announces the completions. */
     private flush(claim: boolean): { rows: JobRow[]; token: string } {
@@ -475,7 +518,13 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
             progress: async (value) => {
               const stored = storableResult(value);
               if (st.progress.run(JSON.stringify(stored), row.seq, token).changes === 1) {
-                events.emit({ type: 'job.progress', queue: this.queue, jobId: id, ts: now(), progress: stored });
+                events.emit({
+                  type: 'job.progress',
+                  queue: this.queue,
+                  jobId: id,
+                  ts: now(),
+                  progress: stored,
+                });
               }
             },
           },
@@ -488,7 +537,13 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       this.settle(row, token, attempt, started, outcome);
     }
 
-    private settle(row: JobRow, token: string, attempt: number, started: number, outcome: AttemptOutcome): void {
+    private settle(
+      row: JobRow,
+      token: string,
+      attempt: number,
+      started: number,
+      outcome: AttemptOutcome,
+    ): void {
       const id = publicId(row);
       const at = now();
       const base = { queue: this.queue, jobId: id, ts: at };
@@ -499,7 +554,14 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       if (outcome.kind === 'later') {
         const runAt = at + outcome.delayMs;
         if (st.requeue.run(runAt, row.attempts_made, row.last_error, row.seq, token).changes === 1) {
-          events.emit({ type: 'job.retrying', ...base, attempt, runAt, attemptSpent: false, reason: outcome.reason });
+          events.emit({
+            type: 'job.retrying',
+            ...base,
+            attempt,
+            runAt,
+            attemptSpent: false,
+            reason: outcome.reason,
+          });
         }
         return;
       }
@@ -508,13 +570,26 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
         const deadId = this.bury(row, token, attempt, outcome.error, at);
         if (deadId === undefined) return;
         events.emit({ type: 'job.failed', ...base, attempt, error: outcome.error });
-        events.emit({ type: 'job.dead', ...base, deadLetterId: deadId, attempts: attempt, error: outcome.error });
+        events.emit({
+          type: 'job.dead',
+          ...base,
+          deadLetterId: deadId,
+          attempts: attempt,
+          error: outcome.error,
+        });
         return;
       }
       const runAt = at + backoffDelay(JSON.parse(row.backoff) as Backoff, attempt, random);
       if (st.requeue.run(runAt, attempt, outcome.error, row.seq, token).changes === 1) {
         events.emit({ type: 'job.failed', ...base, attempt, error: outcome.error });
-        events.emit({ type: 'job.retrying', ...base, attempt, runAt, attemptSpent: true, reason: outcome.error });
+        events.emit({
+          type: 'job.retrying',
+          ...base,
+          attempt,
+          runAt,
+          attemptSpent: true,
+          reason: outcome.error,
+        });
       }
     }
 
@@ -546,7 +621,10 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       try {
         this.flush(false);
       } catch (err) {
-        opts.log?.warn({ err, queue: this.queue }, 'could not record completions at close; those jobs will run again');
+        opts.log?.warn(
+          { err, queue: this.queue },
+          'could not record completions at close; those jobs will run again',
+        );
       }
       // Jobs still running past the grace period go back to waiting for the next worker.
       const at = now();
@@ -571,7 +649,9 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
 
   if (opts.exclusive) {
     const orphans = sqlite
-      .prepare(`UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL WHERE state = 'active'`)
+      .prepare(
+        `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL WHERE state = 'active'`,
+      )
       .run().changes;
     if (orphans) opts.log?.warn({ orphans }, 'jobs left active by a previous run are back to waiting');
   }
@@ -606,7 +686,8 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     },
     process(queue, handler, options = {}) {
       const name = validateQueueName(queue);
-      if (typeof handler !== 'function') throw new AppError('VALIDATION_ERROR', 'process() needs a handler function');
+      if (typeof handler !== 'function')
+        throw new AppError('VALIDATION_ERROR', 'process() needs a handler function');
       const w = new SqliteWorker(name, handler as JobHandler<unknown>, options);
       workers.add(w);
       w.start();
@@ -647,7 +728,9 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       return st.deleteSchedule.run(validateQueueName(queue), String(key)).changes > 0;
     },
     async schedules(queue) {
-      return st.listSchedules.all({ queue: queue === undefined ? null : validateQueueName(queue) }).map(toSchedule);
+      return st.listSchedules
+        .all({ queue: queue === undefined ? null : validateQueueName(queue) })
+        .map(toSchedule);
     },
     async ping() {
       sqlite.prepare('SELECT 1').get();

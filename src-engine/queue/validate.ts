@@ -31,12 +31,18 @@ export function serializePayload(data: unknown): string {
   try {
     json = JSON.stringify(data);
   } catch (err) {
-    throw new AppError('VALIDATION_ERROR', `Invalid job payload: not serialisable as JSON (${(err as Error).message})`);
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `Invalid job payload: not serialisable as JSON (${(err as Error).message})`,
+    );
   }
   if (json === undefined) throw new AppError('VALIDATION_ERROR', 'Invalid job payload: must be a JSON value');
   const bytes = Buffer.byteLength(json);
   if (bytes > MAX_PAYLOAD_BYTES) {
-    throw new AppError('VALIDATION_ERROR', `Invalid job payload: ${bytes} bytes, more than ${MAX_PAYLOAD_BYTES}`);
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `Invalid job payload: ${bytes} bytes, more than ${MAX_PAYLOAD_BYTES}`,
+    );
   }
   return json;
 }
@@ -62,7 +68,11 @@ export function normalizeAdd(queue: unknown, data: unknown, opts: JobOptions | u
  * Delay before the next attempt after `attemptsMade` failures, as BullMQ computes it:
  * fixed = delay; exponential = delay * 2^(attemptsMade-1); jitter randomises that share downwards.
  */
-export function backoffDelay(backoff: Backoff, attemptsMade: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  backoff: Backoff,
+  attemptsMade: number,
+  random: () => number = Math.random,
+): number {
   const raw = backoff.type === 'fixed' ? backoff.delay : Math.round(2 ** (attemptsMade - 1) * backoff.delay);
   if (!backoff.jitter) return raw;
   const min = raw * (1 - backoff.jitter);

@@ -84,8 +84,19 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       const r = await q.add('test.basic', { hello: 'mundo', n: 1 });
       expect(r).toMatchObject({ queue: 'test.basic', deduplicated: false });
       const job = await q.getJob('test.basic', r.id);
-      expect(job).toMatchObject({ id: r.id, state: 'waiting', data: { hello: 'mundo', n: 1 }, attemptsMade: 0, attempts: 3 });
-      expect(await q.counts('test.basic')).toMatchObject({ waiting: 1, active: 0, completed: 0, paused: false });
+      expect(job).toMatchObject({
+        id: r.id,
+        state: 'waiting',
+        data: { hello: 'mundo', n: 1 },
+        attemptsMade: 0,
+        attempts: 3,
+      });
+      expect(await q.counts('test.basic')).toMatchObject({
+        waiting: 1,
+        active: 0,
+        completed: 0,
+        paused: false,
+      });
       expect(await q.getJob('test.basic', 'nope-404')).toBeNull();
     });
 
@@ -102,11 +113,16 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect(await q.add('test.idem', { v: 3 }, { jobId: 'order-42' })).toMatchObject({ deduplicated: true });
       await h.removeJob('test.idem', 'order-42');
       expect(await q.getJob('test.idem', 'order-42')).toBeNull();
-      expect(await q.add('test.idem', { v: 4 }, { jobId: 'order-42' })).toMatchObject({ id: 'order-42', deduplicated: true });
+      expect(await q.add('test.idem', { v: 4 }, { jobId: 'order-42' })).toMatchObject({
+        id: 'order-42',
+        deduplicated: true,
+      });
       await sleep(150);
       expect(seen).toEqual([{ v: 1 }]);
       // Keys are per queue.
-      expect(await q.add('test.idem-other', {}, { jobId: 'order-42' })).toMatchObject({ deduplicated: false });
+      expect(await q.add('test.idem-other', {}, { jobId: 'order-42' })).toMatchObject({
+        deduplicated: false,
+      });
     });
 
     it('addBulk adds every job, or none when one item is invalid', async () => {
@@ -142,6 +158,7 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       await expectValidationError(q.add('test.bad', {}, { priority: 1.5 }));
       await expectValidationError(q.add('test.bad', {}, { jobId: '123' }));
       await expectValidationError(q.add('test.bad', {}, { jobId: 'has space' }));
+      await expectValidationError(q.add('test.bad', {}, { jobId: 'meta' }));
       await expectValidationError(q.add('test.bad', {}, { unknown: true } as never));
       await expectValidationError(q.add('test.bad', {}, { backoff: { type: 'linear', delay: 1 } } as never));
       expect(await q.counts('test.bad')).toMatchObject({ waiting: 0, delayed: 0 });
@@ -158,8 +175,16 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
         return { doubled: job.data.x * 2 };
       });
       await waitForEvent(q, (e) => e.type === 'job.completed' && e.jobId === id);
-      expect(events.filter((e) => e.jobId === id).map((e) => e.type)).toEqual(['job.queued', 'job.active', 'job.completed']);
-      expect(await q.getJob('test.run', id)).toMatchObject({ state: 'completed', result: { doubled: 4 }, attemptsMade: 0 });
+      expect(events.filter((e) => e.jobId === id).map((e) => e.type)).toEqual([
+        'job.queued',
+        'job.active',
+        'job.completed',
+      ]);
+      expect(await q.getJob('test.run', id)).toMatchObject({
+        state: 'completed',
+        result: { doubled: 4 },
+        attemptsMade: 0,
+      });
       expect(await q.counts('test.run')).toMatchObject({ waiting: 0, active: 0, completed: 1 });
     });
 
@@ -240,7 +265,11 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       });
       const dead = await waitForEvent(q, (e) => e.type === 'job.dead' && e.jobId === id);
       expect(dead).toMatchObject({ attempts: 2, error: 'evolution 500' });
-      expect(await q.getJob('test.dead', id)).toMatchObject({ state: 'failed', attemptsMade: 2, error: 'evolution 500' });
+      expect(await q.getJob('test.dead', id)).toMatchObject({
+        state: 'failed',
+        attemptsMade: 2,
+        error: 'evolution 500',
+      });
       expect((await q.counts('test.dead')).failed).toBe(1);
       const page = await q.deadLetters.list({ queue: 'test.dead' });
       expect(page.items).toHaveLength(1);
@@ -362,7 +391,9 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
     it('never runs more than `concurrency` jobs at once', async () => {
       let running = 0;
       let peak = 0;
-      const ids = (await q.addBulk(Array.from({ length: 8 }, (_, i) => ({ queue: 'test.conc', data: i })))).map((r) => r.id);
+      const ids = (
+        await q.addBulk(Array.from({ length: 8 }, (_, i) => ({ queue: 'test.conc', data: i })))
+      ).map((r) => r.id);
       q.process(
         'test.conc',
         async () => {
@@ -404,7 +435,9 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
 
     it('repeatable schedules fire on their cron and are idempotent across restarts', async () => {
       await expectValidationError(q.schedule('test.cron', { key: 'bad', cron: '99 * * * *' }));
-      await expectValidationError(q.schedule('test.cron', { key: 'bad', cron: '* * * * *', tz: 'Mars/Base' }));
+      await expectValidationError(
+        q.schedule('test.cron', { key: 'bad', cron: '* * * * *', tz: 'Mars/Base' }),
+      );
       const s = await q.schedule('test.cron', { key: 'tick', cron: '* * * * * *', data: { kind: 'tick' } });
       expect(s).toMatchObject({ queue: 'test.cron', key: 'tick', cron: '* * * * * *', tz: 'UTC' });
       expect(s.nextRunAt).toBeGreaterThan(Date.now() - 1000);
@@ -458,12 +491,21 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect(done).toBeLessThan(total);
       const second = start();
       try {
-        await until(async () => (await q.counts('test.crash')).completed === total, 30_000, 'every job completed');
+        await until(
+          async () => (await q.counts('test.crash')).completed === total,
+          30_000,
+          'every job completed',
+        );
         await sleep(300);
       } finally {
         second.kill('SIGKILL');
       }
-      expect(await q.counts('test.crash')).toMatchObject({ completed: total, waiting: 0, active: 0, failed: 0 });
+      expect(await q.counts('test.crash')).toMatchObject({
+        completed: total,
+        waiting: 0,
+        active: 0,
+        failed: 0,
+      });
       // The log is written right after each completion commits: a job completed twice shows up twice.
       // (A kill between commit and log write could only make a line missing, never add one.)
       const ids = lines();

@@ -18,7 +18,9 @@ defineQueueContract('sqlite', async () => {
     queue: open(),
     reopen: async () => open(),
     removeJob: async (queue, id) => {
-      handles[0]!.sqlite.prepare(`DELETE FROM jobs WHERE queue = ? AND coalesce(job_key, seq) = ?`).run(queue, id);
+      handles[0]!.sqlite
+        .prepare(`DELETE FROM jobs WHERE queue = ? AND coalesce(job_key, seq) = ?`)
+        .run(queue, id);
     },
     childEnv: { QUEUE_BACKEND: 'sqlite', SQLITE_FILE: file, CRASH_DIR: dir },
     cleanup: async () => {

@@ -7,9 +7,13 @@ import { runEngine, stopOnSignals } from '../../src-engine/run.ts';
 const config = loadConfig();
 const log = createLogger('engine', { level: 'silent' });
 const running = await runEngine(config, log, (engine) => {
-  engine.queue.process<{ ms: number }>('test.slow', (job) => new Promise((r) => setTimeout(() => r('done'), job.data.ms)), {
-    concurrency: 2,
-  });
+  engine.queue.process<{ ms: number }>(
+    'test.slow',
+    (job) => new Promise((r) => setTimeout(() => r('done'), job.data.ms)),
+    {
+      concurrency: 2,
+    },
+  );
 });
 console.log(`READY ${running.url}`);
 await stopOnSignals(running, log, Number(process.env.GRACE_MS ?? 1000));
