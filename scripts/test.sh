@@ -10,4 +10,10 @@ echo "[test] Node $(node --version)"
 npx eslint . --max-warnings 0
 npx prettier --check . --log-level warn
 npx tsc --noEmit -p tsconfig.json
-npx vitest run "$@"
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One plain closing line, whatever the reporter printed above.
+node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests+r.numTodoTests} skipped`)' "$report" || true
+exit "$status"
