@@ -6,25 +6,11 @@ import { startRedis } from '../../test/support/redis.ts';
 import type { JobEvent } from '../contracts/events.ts';
 import { createBullmqQueue, idempotencyKey } from './bullmq.ts';
 import { RetryLaterError } from './errors.ts';
+import { waitForEvent } from '../../test/queue/contract.ts';
 import type { JobQueue } from './port.ts';
 
 const url = inject('redisUrl');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function nextEvent(q: JobQueue, pred: (e: JobEvent) => boolean, ms = 5000): Promise<JobEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching event within ${ms} ms`));
-    }, ms);
-    const off = q.events.on((e) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
 
 describe('bullmq queue backend', () => {
   let prefix: string;
@@ -127,7 +113,7 @@ describe('bullmq queue backend', () => {
       if (calls === 1) throw new RetryLaterError(300, 'pacing');
       return 'sent';
     });
-    const later = await nextEvent(q, (e) => e.type === 'job.retrying' && e.jobId === id);
+    const later = await waitForEvent(q, (e) => e.type === 'job.retrying' && e.jobId === id);
     expect(later).toMatchObject({ attempt: 1, attemptSpent: false, reason: 'pacing' });
     const job = await raw('test.later').getJob(id);
     expect(await job?.getState()).toBe('delayed');
@@ -137,7 +123,7 @@ describe('bullmq queue backend', () => {
     // The event's clock reading comes a moment before BullMQ's.
     expect(Math.abs((await q.getJob('test.later', id))!.runAt! - later.runAt)).toBeLessThanOrEqual(5);
 
-    await nextEvent(q, (e) => e.type === 'job.completed' && e.jobId === id);
+    await waitForEvent(q, (e) => e.type === 'job.completed' && e.jobId === id);
     expect(calls).toBe(2);
     expect((await raw('test.later').getJob(id))?.attemptsMade).toBe(1); // BullMQ counts the completion
   });
@@ -151,7 +137,7 @@ describe('bullmq queue backend', () => {
     q.process('test.jitter', async () => {
       throw new Error('flaky');
     });
-    const e = await nextEvent(q, (ev) => ev.type === 'job.retrying' && ev.jobId === id);
+    const e = await waitForEvent(q, (ev) => ev.type === 'job.retrying' && ev.jobId === id);
     if (e.type !== 'job.retrying') throw new Error('unreachable');
     const info = await q.getJob('test.jitter', id);
     expect(info?.state).toBe('delayed');
@@ -174,7 +160,7 @@ describe('bullmq queue backend', () => {
       if (calls === 1) await redis.del(`${prefix}:test.dl-once:${id}:lock`);
       throw new Error('bad number');
     });
-    await nextEvent(q, (e) => e.type === 'job.dead' && e.jobId === id, 8000);
+    await waitForEvent(q, (e) => e.type === 'job.dead' && e.jobId === id, 8000);
     expect(calls).toBe(2);
     const page = await q.deadLetters.list({ queue: 'test.dl-once' });
     expect(page.items).toHaveLength(1);
@@ -222,7 +208,7 @@ describe('bullmq queue backend', () => {
     const q = open();
     const { id } = await q.add('test.stuck', null);
     const w = q.process('test.stuck', () => new Promise(() => {}));
-    await nextEvent(q, (e) => e.type === 'job.active' && e.jobId === id);
+    await waitForEvent(q, (e) => e.type === 'job.active' && e.jobId === id);
     const t0 = Date.now();
     await w.close(150);
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -257,7 +243,7 @@ describe('bullmq queue backend', () => {
       const q = createBullmqQueue({ url: own.url, prefix });
       const { id } = await q.add('test.gone', null);
       q.process('test.gone', () => new Promise(() => {}));
-      await nextEvent(q, (e) => e.type === 'job.active' && e.jobId === id);
+      await waitForEvent(q, (e) => e.type === 'job.active' && e.jobId === id);
       await own.stop();
       await expect(q.ping()).rejects.toThrow(/PING/);
       const t0 = Date.now();

@@ -16,7 +16,6 @@ import {
   DeadLetterQuerySchema,
   JOB_DEFAULTS,
   ScheduleSchema,
-  WorkerOptionsSchema,
   type AddResult,
   type DeadLetter,
   type JobCounts,
@@ -33,6 +32,8 @@ import {
   backoffDelay,
   normalizeAdd,
   serializePayload,
+  normalizeBulk,
+  validateProcess,
   validateQueueName,
   type NormalizedAdd,
 } from './validate.ts';
@@ -650,23 +651,11 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       return result!;
     },
     async addBulk(items: BulkItem[]) {
-      if (!Array.isArray(items)) throw new AppError('VALIDATION_ERROR', 'addBulk expects an array');
-      const normalized = items.map((it, i) => {
-        try {
-          return normalizeAdd(it?.queue, it?.data, it?.opts);
-        } catch (err) {
-          if (err instanceof AppError) throw new AppError(err.code, `item ${i}: ${err.message}`, err.details);
-          throw err;
-        }
-      });
-      return addMany(normalized);
+      return addMany(normalizeBulk(items));
     },
-    process(queue, handler, options = {}) {
-      const name = validateQueueName(queue);
-      if (typeof handler !== 'function')
-        throw new AppError('VALIDATION_ERROR', 'process() needs a handler function');
-      const o = parseOrThrow(WorkerOptionsSchema, options, 'worker options');
-      const w = new BullmqWorker(name, handler as JobHandler<unknown>, o.timeoutMs, o.concurrency);
+    process(queue, handler, options) {
+      const p = validateProcess(queue, handler, options);
+      const w = new BullmqWorker(p.queue, p.handler, p.timeoutMs, p.concurrency);
       workers.add(w);
       return w;
     },

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   DeadLetterQuerySchema,
   ScheduleSchema,
-  WorkerOptionsSchema,
   type AddResult,
   type Backoff,
   type DeadLetter,
@@ -11,7 +10,6 @@ import {
   type JobOptions,
   type Schedule,
   type ScheduleInput,
-  type WorkerOptions,
 } from '../contracts/queue.ts';
 import type { JobEvent } from '../contracts/events.ts';
 import type { Sqlite } from '../db/connection.ts';
@@ -24,6 +22,8 @@ import {
   backoffDelay,
   normalizeAdd,
   serializePayload,
+  normalizeBulk,
+  validateProcess,
   validateQueueName,
   type NormalizedAdd,
 } from './validate.ts';
@@ -402,17 +402,16 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     private timer: NodeJS.Timeout | undefined;
     private kicked = false;
     private closing = false;
+    readonly queue: string;
+    private readonly handler: JobHandler<unknown>;
     private readonly concurrency: number;
     private readonly timeoutMs: number;
 
-    constructor(
-      readonly queue: string,
-      private readonly handler: JobHandler<unknown>,
-      options: WorkerOptions,
-    ) {
-      const o = parseOrThrow(WorkerOptionsSchema, options, 'worker options');
-      this.concurrency = o.concurrency;
-      this.timeoutMs = o.timeoutMs;
+    constructor(p: ReturnType<typeof validateProcess>) {
+      this.queue = p.queue;
+      this.handler = p.handler;
+      this.concurrency = p.concurrency;
+      this.timeoutMs = p.timeoutMs;
     }
 
     /** Asks for a pump on the next turn of the event loop, so a long run of jobs never starves I/O. */
@@ -673,22 +672,10 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       return addNormalized([normalizeAdd(queue, data, options)])[0]!;
     },
     async addBulk(items: BulkItem[]) {
-      if (!Array.isArray(items)) throw new AppError('VALIDATION_ERROR', 'addBulk expects an array');
-      const normalized = items.map((it, i) => {
-        try {
-          return normalizeAdd(it?.queue, it?.data, it?.opts);
-        } catch (err) {
-          if (err instanceof AppError) throw new AppError(err.code, `item ${i}: ${err.message}`, err.details);
-          throw err;
-        }
-      });
-      return addNormalized(normalized);
+      return addNormalized(normalizeBulk(items));
     },
-    process(queue, handler, options = {}) {
-      const name = validateQueueName(queue);
-      if (typeof handler !== 'function')
-        throw new AppError('VALIDATION_ERROR', 'process() needs a handler function');
-      const w = new SqliteWorker(name, handler as JobHandler<unknown>, options);
+    process(queue, handler, options) {
+      const w = new SqliteWorker(validateProcess(queue, handler, options));
       workers.add(w);
       w.start();
       return w;

@@ -2,10 +2,13 @@ import {
   JOB_DEFAULTS,
   JobOptionsSchema,
   QueueNameSchema,
+  WorkerOptionsSchema,
   type Backoff,
   type JobOptions,
+  type WorkerOptions,
 } from '../contracts/queue.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
+import type { BulkItem, JobHandler } from './port.ts';
 
 /** Largest JSON payload a job may carry; bigger data belongs in the database, referenced by id. */
 export const MAX_PAYLOAD_BYTES = 512 * 1024;
@@ -62,6 +65,32 @@ export function normalizeAdd(queue: unknown, data: unknown, opts: JobOptions | u
     backoff: o.backoff ?? JOB_DEFAULTS.backoff,
     timeoutMs: o.timeoutMs,
   };
+}
+
+/** Checks every item of an addBulk() call; the error names the first bad item. */
+export function normalizeBulk(items: BulkItem[]): NormalizedAdd[] {
+  if (!Array.isArray(items)) throw new AppError('VALIDATION_ERROR', 'addBulk expects an array');
+  return items.map((it, i) => {
+    try {
+      return normalizeAdd(it?.queue, it?.data, it?.opts);
+    } catch (err) {
+      if (err instanceof AppError) throw new AppError(err.code, `item ${i}: ${err.message}`, err.details);
+      throw err;
+    }
+  });
+}
+
+/** Checks a process() call before a worker is made. */
+export function validateProcess(
+  queue: unknown,
+  handler: unknown,
+  options: WorkerOptions | undefined,
+): { queue: string; handler: JobHandler<unknown>; concurrency: number; timeoutMs: number } {
+  const name = validateQueueName(queue);
+  if (typeof handler !== 'function')
+    throw new AppError('VALIDATION_ERROR', 'process() needs a handler function');
+  const o = parseOrThrow(WorkerOptionsSchema, options ?? {}, 'worker options');
+  return { queue: name, handler: handler as JobHandler<unknown>, ...o };
 }
 
 /**

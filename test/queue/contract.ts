@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JobEvent } from '../../src-engine/contracts/events.ts';
+import { JobEventSchema, type JobEvent } from '../../src-engine/contracts/events.ts';
 import { AppError } from '../../src-engine/errors.ts';
 import { RetryLaterError, UnrecoverableError } from '../../src-engine/queue/errors.ts';
 import type { JobQueue } from '../../src-engine/queue/port.ts';
@@ -238,6 +238,8 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
         'job.active',
         'job.completed',
       ]);
+      // Every event matches the typed stream's schema (what the UI validates against).
+      for (const e of mine) expect(JobEventSchema.safeParse(e).success).toBe(true);
       const retry = mine.find((e) => e.type === 'job.retrying');
       expect(retry).toMatchObject({ attemptSpent: true, reason: 'boom 1' });
       if (retry?.type === 'job.retrying') expect(retry.runAt - retry.ts).toBe(50);
