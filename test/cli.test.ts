@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../src-engine/db/connection.ts';
 import { createSqliteQueue } from '../src-engine/queue/sqlite.ts';
 
@@ -60,6 +60,13 @@ describe('agencia-desk-engine CLI', () => {
       'billing.sync',
       'compliance.check',
     ]);
+  });
+
+  it('uses the bullmq backend when REDIS_URL is set', () => {
+    const r = cli(['status'], { REDIS_URL: inject('redisUrl') });
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(s).toMatchObject({ backend: 'bullmq', health: { status: 'ok', checks: { queue: { status: 'healthy' } } } });
   });
 
   it('refuses a bad setting, naming the variable, and an unknown command', () => {
