@@ -2,6 +2,7 @@ import type { EngineConfig } from './config/index.ts';
 import type { Check, Health } from './contracts/health.ts';
 import { openDatabase, type DatabaseHandle } from './db/connection.ts';
 import { errorMessage } from './errors.ts';
+import { createApiKeys, type ApiKeys } from './guard/api-keys.ts';
 import type { Logger } from './logger.ts';
 import type { JobQueue } from './queue/port.ts';
 import { createSqliteQueue } from './queue/sqlite.ts';
@@ -11,6 +12,7 @@ export interface Engine {
   readonly log: Logger;
   readonly db: DatabaseHandle;
   readonly queue: JobQueue;
+  readonly apiKeys: ApiKeys;
   health(): Promise<Health>;
   /** Stops workers (finishing or releasing active jobs within `graceMs`), then closes storage. */
   close(graceMs?: number): Promise<void>;
@@ -63,6 +65,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     log,
     db,
     queue,
+    apiKeys: createApiKeys({ sqlite: db.sqlite }),
     async health() {
       const checks = {
         database: await check(() => db.sqlite.prepare('SELECT 1').get()),

@@ -26,9 +26,10 @@ export async function runEngine(
     lock.release();
     throw err;
   }
-  const server = createApiServer(engine);
+  let server: Awaited<ReturnType<typeof createApiServer>>;
   try {
     onEngine?.(engine);
+    server = await createApiServer(engine);
     await server.listen({ host: config.host, port: config.port });
   } catch (err) {
     await engine.close(0);

@@ -1,33 +1,73 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import type { ErrorBody } from '../contracts/errors.ts';
+import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { ErrorBodySchema, type ErrorBody } from '../contracts/errors.ts';
+import { HealthSchema } from '../contracts/health.ts';
 import type { Engine } from '../engine.ts';
 import { AppError } from '../errors.ts';
 
 export const BODY_LIMIT = 64 * 1024;
+/** A WebSocket client this far behind is cut off rather than buffered without bound. */
+const MAX_WS_BUFFER = 4 * 1024 * 1024;
 
 /** Maps anything thrown in a route to the shared error shape; never leaks a stack trace. */
 function toErrorReply(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof AppError) return { status: err.status, body: err.toBody() };
-  const fe = err as Partial<FastifyError>;
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+  if (hasZodFastifySchemaValidationErrors(err)) {
     return {
-      status: 413,
-      body: { error: 'PAYLOAD_TOO_LARGE', message: `Body larger than ${BODY_LIMIT} bytes` },
+      status: 400,
+      body: {
+        error: 'VALIDATION_ERROR',
+        message: 'Request does not match the schema',
+        details: { issues: err.validation },
+      },
     };
   }
-  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send application/json' } };
+  const fe = err as Partial<FastifyError>;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return {
+        status: 413,
+        body: { error: 'PAYLOAD_TOO_LARGE', message: `Body larger than ${BODY_LIMIT} bytes` },
+      };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send application/json' } };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, body: { error: 'VALIDATION_ERROR', message: 'Malformed JSON body' } };
   }
-  if (fe.statusCode === 400) {
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: 400, body: { error: 'VALIDATION_ERROR', message: fe.message ?? 'Bad request' } };
   }
   return { status: 500, body: { error: 'INTERNAL_ERROR', message: 'Internal error' } };
 }
 
-/** The engine's local HTTP API (versioned under /api/v1). */
-export function createApiServer(engine: Engine): FastifyInstance {
+/** The API key of a request: `Authorization: Bearer <key>` or `X-Api-Key`; `?key=` only for WebSockets. */
+function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  const header = req.headers['x-api-key'];
+  if (typeof header === 'string') return header;
+  if (allowQuery) {
+    const key = (req.query as Record<string, unknown> | undefined)?.key;
+    if (typeof key === 'string') return key;
+  }
+  return undefined;
+}
+
+/** The engine's local HTTP API, versioned under /api/v1, with its OpenAPI document generated from zod. */
+export async function createApiServer(engine: Engine): Promise<FastifyInstance> {
   const log = engine.log.child({ module: 'api' });
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorReply(err);
@@ -40,10 +80,57 @@ export function createApiServer(engine: Engine): FastifyInstance {
       .send({ error: 'NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
   });
 
-  app.get('/api/v1/health', async (_req, reply) => {
-    const health = await engine.health();
-    return reply.status(health.status === 'ok' ? 200 : 503).send(health);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Agencia Desk engine API', version: '1' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'Organization API key (ad_…)' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
   });
+  await app.register(websocket, { options: { maxPayload: 4096 } });
+
+  const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema };
+
+  app.get(
+    '/api/v1/health',
+    { schema: { summary: 'Engine health', response: { 200: HealthSchema, 503: HealthSchema } } },
+    async (_req, reply) => {
+      const health = await engine.health();
+      return reply.status(health.status === 'ok' ? 200 : 503).send(health);
+    },
+  );
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // The typed event stream: the same events the desktop UI gets over IPC.
+  app.get(
+    '/api/v1/events',
+    {
+      websocket: true,
+      schema: {
+        summary: 'Event stream (WebSocket); authenticate with a Bearer key or ?key=',
+        response: errors,
+      },
+      preValidation: async (req) => {
+        engine.apiKeys.verify(presentedKey(req, true));
+      },
+    },
+    (socket) => {
+      const off = engine.queue.events.on((event) => {
+        if (socket.bufferedAmount > MAX_WS_BUFFER) {
+          socket.close(1013, 'client too slow');
+          return;
+        }
+        socket.send(JSON.stringify(event));
+      });
+      socket.on('close', off);
+      socket.on('error', off);
+    },
+  );
 
   return app;
 }

@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../db/connection.ts';
+import { createApiKeys } from './api-keys.ts';
+
+let dir: string;
+let db: DatabaseHandle;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'agencia-keys-'));
+  db = openDatabase(join(dir, 'engine.db'));
+  const now = Date.now();
+  db.sqlite
+    .prepare(
+      `INSERT OR IGNORE INTO plans (id, name, price_micro, messages_included, max_instances, updated_at) VALUES ('t', 'T', 0, 1, 1, ?)`,
+    )
+    .run(now);
+  for (const org of ['org-a', 'org-b']) {
+    db.sqlite
+      .prepare(`INSERT INTO organizations (id, name, plan_id, cycle_start) VALUES (?, ?, 't', ?)`)
+      .run(org, org, now);
+  }
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('creates keys that verify to their org, stores only a hash, and revokes them', () => {
+  const keys = createApiKeys({ sqlite: db.sqlite });
+  const a = keys.create('org-a', 'n8n');
+  const b = keys.create('org-b');
+  expect(a.key).toMatch(/^ad_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}$/);
+  expect(keys.verify(a.key)).toEqual({ orgId: 'org-a', keyId: a.info.id });
+  expect(keys.verify(b.key).orgId).toBe('org-b');
+  const stored = JSON.stringify(db.sqlite.prepare('SELECT * FROM api_keys').all());
+  expect(stored).not.toContain(a.key);
+  expect(stored).not.toContain(a.key.slice(12));
+  expect(keys.list('org-a')[0]).toMatchObject({ name: 'n8n', prefix: a.info.prefix });
+  expect(keys.list('org-a')[0]!.lastUsedAt).not.toBeNull();
+
+  keys.revoke(a.info.id);
+  expect(() => keys.verify(a.key)).toThrow(expect.objectContaining({ code: 'UNAUTHORIZED' }));
+  expect(keys.verify(b.key).orgId).toBe('org-b');
+  expect(() => keys.revoke('nope')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+  expect(() => keys.create('org-z')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+});
+
+it('refuses missing, malformed and altered keys with UNAUTHORIZED', () => {
+  const keys = createApiKeys({ sqlite: db.sqlite });
+  const { key } = keys.create('org-a');
+  const last = key.at(-1) === 'A' ? 'B' : 'A';
+  for (const bad of [
+    undefined,
+    '',
+    'Bearer x',
+    key.slice(0, -1),
+    key.slice(0, -1) + last,
+    `${key}x`,
+    key.toUpperCase(),
+  ]) {
+    expect(() => keys.verify(bad)).toThrow(expect.objectContaining({ code: 'UNAUTHORIZED' }));
+  }
+});
