@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LedgerKindSchema } from './ledger.ts';
 
 const base = { queue: z.string(), jobId: z.string(), ts: z.number().int() };
 
@@ -30,6 +31,34 @@ export const JobEventSchema = z.discriminatedUnion('type', [
 export type JobEvent = z.infer<typeof JobEventSchema>;
 export type JobEventType = JobEvent['type'];
 
-/** Every event the engine emits. Later areas (ledger, alerts, instances, agent logs) join this union. */
-export const EngineEventSchema = JobEventSchema;
+const ledgerBase = { orgId: z.string(), ts: z.number().int() };
+const holdBase = { ...ledgerBase, reservationId: z.string(), amountMicro: z.number().int() };
+
+/** The local ledger's events: transfers posted and holds reserved/resolved. Money in micro-credits. */
+export const LedgerEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('ledger.posted'),
+    ...ledgerBase,
+    transferId: z.string(),
+    kind: LedgerKindSchema,
+    /** Signed change of the org's posted balance. */
+    amountMicro: z.number().int(),
+    /** The org's posted balance after the transfer. */
+    postedMicro: z.number().int(),
+  }),
+  z.object({ type: z.literal('ledger.reserved'), ...holdBase, expiresAt: z.number().int() }),
+  z.object({
+    type: z.literal('ledger.captured'),
+    ...holdBase,
+    capturedMicro: z.number().int(),
+    transferId: z.string().nullable(),
+  }),
+  z.object({ type: z.literal('ledger.released'), ...holdBase }),
+  z.object({ type: z.literal('ledger.expired'), ...holdBase }),
+]);
+export type LedgerEvent = z.infer<typeof LedgerEventSchema>;
+export type LedgerEventType = LedgerEvent['type'];
+
+/** Every event the engine emits. Later areas (alerts, instances, agent logs) join this union. */
+export const EngineEventSchema = z.union([JobEventSchema, LedgerEventSchema]);
 export type EngineEvent = z.infer<typeof EngineEventSchema>;

@@ -19,10 +19,12 @@ export const plans = sqliteTable('plans', {
   maxInstances: integer('max_instances').notNull(),
   whiteLabel: integer('white_label', { mode: 'boolean' }).notNull().default(false),
   rateLimitPerMin: integer('rate_limit_per_min').notNull().default(60),
+  /** How far below zero the available balance may go (0 = no overdraft). */
+  overdraftMicro: integer('overdraft_micro').notNull().default(0),
   updatedAt: integer('updated_at').notNull(),
 });
 
-/** Prices that are data, not code: e.g. `message.overage`, `agent.run.free_extra`. */
+/** Prices that are data, not code: e.g. `message.overage`, `agent.run` (see src-engine/ledger/quota.ts). */
 export const priceBook = sqliteTable('price_book', {
   key: text('key').primaryKey(),
   amountMicro: integer('amount_micro').notNull(),
@@ -223,6 +225,48 @@ export const ledgerEntries = sqliteTable(
   ],
 );
 
+/**
+ * One row per transfer (client-made UUID): the body that idempotency compares against. Its entries
+ * in `ledger_entries` sum to zero. Append-only, like the entries.
+ */
+export const ledgerTransfers = sqliteTable(
+  'ledger_transfers',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    kind: text('kind').notNull(),
+    /** Signed only for ADJUSTMENT (negative = debit the org); positive otherwise. */
+    amountMicro: integer('amount_micro').notNull(),
+    reference: text('reference'),
+    /** The reservation this transfer captured, if any. */
+    reservationId: text('reservation_id'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('ledger_transfers_org').on(t.orgId, t.createdAt)],
+);
+
+/** Cached balance per account, written in the same transaction as the entries (`verify()` proves it). */
+export const accountBalances = sqliteTable('account_balances', {
+  account: text('account').primaryKey(),
+  /** null for system accounts. */
+  orgId: text('org_id'),
+  balanceMicro: integer('balance_micro').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+/** Monthly usage per org and billing cycle (`cycle` = 'YYYY-MM' of the cycle's start, UTC). */
+export const usageCounters = sqliteTable(
+  'usage_counters',
+  {
+    orgId: text('org_id').notNull(),
+    cycle: text('cycle').notNull(),
+    messages: integer('messages').notNull().default(0),
+    aiRuns: integer('ai_runs').notNull().default(0),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.cycle] })],
+);
+
 /** Pending holds (TigerBeetle's pending transfers): pending -> posted | voided | expired, once. */
 export const reservations = sqliteTable(
   'reservations',
@@ -234,6 +278,8 @@ export const reservations = sqliteTable(
     state: text('state').notNull(),
     reference: text('reference'),
     jobId: text('job_id'),
+    /** The usage transfer posted by capture (null when captured for 0 or not captured). */
+    transferId: text('transfer_id'),
     expiresAt: integer('expires_at').notNull(),
     createdAt: integer('created_at').notNull(),
     resolvedAt: integer('resolved_at'),

@@ -1,0 +1,387 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CaptureInputSchema,
+  ReserveInputSchema,
+  TransferInputSchema,
+  type Balance,
+  type LedgerKind,
+  type Reservation,
+  type ReserveInput,
+  type Transfer,
+  type TransferInput,
+  type UsageKind,
+  type VerifyReport,
+} from '../contracts/ledger.ts';
+import type { LedgerEvent } from '../contracts/events.ts';
+import type { Sqlite } from '../db/connection.ts';
+import { AppError, parseOrThrow } from '../errors.ts';
+import { orgAccount, orgDelta, transferLegs } from './accounts.ts';
+import {
+  prepareStatements,
+  toReservation,
+  toTransfer,
+  type OrgRow,
+  type ReservationRow,
+  type Statements,
+} from './store.ts';
+import { verifyLedger } from './verify.ts';
+
+/** The ports the ledger needs: no singletons. */
+export interface LedgerDeps {
+  sqlite: Sqlite;
+  now?: () => number;
+  /** Ledger events go here after each commit (an `EventBus<EngineEvent>` fits). */
+  events?: { emit(event: LedgerEvent): void };
+  /** Makes entry and transfer ids (UUIDs). */
+  newId?: () => string;
+}
+
+export interface TransferOptions {
+  /**
+   * Post a debit even if it takes the org below what its plan allows: for entries the hosted ledger
+   * already decided (it is authoritative). Local usage never uses this.
+   */
+  force?: boolean;
+}
+
+export interface Ledger {
+  /** Posts a transfer (two entries summing to zero) and updates the cached balances, atomically. */
+  transfer(input: TransferInput, opts?: TransferOptions): Transfer;
+  getTransfer(id: string): Transfer | undefined;
+  /** The org's transfers, newest first; pass `nextCursor` back for the next page. */
+  listTransfers(
+    orgId: string,
+    opts?: { cursor?: string; limit?: number },
+  ): { items: Transfer[]; nextCursor: string | null };
+  balance(orgId: string): Balance;
+  /** The cached balance of any account (`org:<id>:credits`, `system:usage`, ...); 0 if never used. */
+  accountBalance(account: string): number;
+  /** A pending hold that counts against the available balance at once. */
+  reserve(
+    orgId: string,
+    amountMicro: number,
+    ttlMs: number,
+    opts?: Pick<ReserveInput, 'id' | 'reference' | 'jobId'>,
+  ): Reservation;
+  /** Posts `amountMicro` (<= held) as usage and releases the rest. Once only. */
+  capture(id: string, amountMicro: number, kind: UsageKind): Reservation;
+  /** Voids a pending hold. Once only. */
+  release(id: string): Reservation;
+  getReservation(id: string): Reservation | undefined;
+  /** Marks every pending hold past its expiry as `expired`; returns them. */
+  sweepExpired(limit?: number): Reservation[];
+  verify(): VerifyReport;
+}
+
+const sameTransferBody = (
+  row: {
+    org_id: string;
+    kind: string;
+    amount_micro: number;
+    reference: string | null;
+    reservation_id: string | null;
+  },
+  b: {
+    orgId: string;
+    kind: string;
+    amountMicro: number;
+    reference: string | null;
+    reservationId: string | null;
+  },
+) =>
+  row.org_id === b.orgId &&
+  row.kind === b.kind &&
+  row.amount_micro === b.amountMicro &&
+  row.reference === b.reference &&
+  row.reservation_id === b.reservationId;
+
+export function createLedger(deps: LedgerDeps): Ledger {
+  const { sqlite } = deps;
+  const now = deps.now ?? Date.now;
+  const newId = deps.newId ?? randomUUID;
+  const st: Statements = prepareStatements(sqlite);
+
+  const emitAll = (events: LedgerEvent[]) => {
+    for (const e of events) deps.events?.emit(e);
+  };
+
+  function orgOrThrow(orgId: string): OrgRow {
+    const org = st.org.get(orgId);
+    if (!org) throw new AppError('NOT_FOUND', `Organization ${orgId} not found`);
+    return org;
+  }
+
+  function readBalance(orgId: string, at: number): Balance {
+    const postedMicro = st.cachedBalance.get(orgAccount(orgId))?.balance_micro ?? 0;
+    const pendingMicro = st.pendingSum.get(orgId, at)!.n;
+    return { orgId, postedMicro, pendingMicro, availableMicro: postedMicro - pendingMicro };
+  }
+
+  function readTransfer(id: string): Transfer | undefined {
+    const row = st.transfer.get(id);
+    return row && toTransfer(row, st.entriesOf.all(id));
+  }
+
+  function insufficient(balance: Balance, required: number): AppError {
+    return new AppError('INSUFFICIENT_CREDITS', 'Not enough credits', {
+      balance: balance.availableMicro,
+      required,
+    });
+  }
+
+  /**
+   * Inside a transaction: writes a transfer and its entries, or returns the stored one for a repeated
+   * id with the same body. The event is null when nothing new was written.
+   */
+  function postInTx(
+    body: {
+      id: string;
+      orgId: string;
+      kind: LedgerKind;
+      amountMicro: number;
+      reference: string | null;
+      reservationId: string | null;
+    },
+    at: number,
+    check: (delta: number) => void,
+  ): { transfer: Transfer; event: LedgerEvent | null } {
+    const existing = st.transfer.get(body.id);
+    if (existing) {
+      if (!sameTransferBody(existing, body)) {
+        throw new AppError('CONFLICT', `Transfer ${body.id} already exists with a different body`, {
+          transferId: body.id,
+        });
+      }
+      return { transfer: toTransfer(existing, st.entriesOf.all(body.id)), event: null };
+    }
+    check(orgDelta(body.kind, body.amountMicro));
+    st.insertTransfer.run(
+      body.id,
+      body.orgId,
+      body.kind,
+      body.amountMicro,
+      body.reference,
+      body.reservationId,
+      at,
+    );
+    let postedMicro = 0;
+    const account = orgAccount(body.orgId);
+    for (const [acct, amount] of transferLegs(body.orgId, body.kind, body.amountMicro)) {
+      st.insertEntry.run(newId(), body.id, body.orgId, acct, amount, body.kind, body.reference, at);
+      const isOrg = acct === account;
+      const after = st.addBalance.get(acct, isOrg ? body.orgId : null, amount, at)!.balance_micro;
+      if (isOrg) postedMicro = after;
+    }
+    return {
+      transfer: readTransfer(body.id)!,
+      event: {
+        type: 'ledger.posted',
+        orgId: body.orgId,
+        ts: at,
+        transferId: body.id,
+        kind: body.kind,
+        amountMicro: orgDelta(body.kind, body.amountMicro),
+        postedMicro,
+      },
+    };
+  }
+
+  const transferTx = sqlite.transaction(
+    (input: ReturnType<typeof TransferInputSchema.parse>, force: boolean, at: number) => {
+      const org = orgOrThrow(input.orgId);
+      return postInTx(
+        {
+          id: input.id,
+          orgId: input.orgId,
+          kind: input.kind,
+          amountMicro: input.amountMicro,
+          reference: input.reference ?? null,
+          reservationId: null,
+        },
+        at,
+        (delta) => {
+          if (delta >= 0 || force) return;
+          const balance = readBalance(input.orgId, at);
+          if (balance.availableMicro + delta < -org.overdraft_micro) throw insufficient(balance, -delta);
+        },
+      );
+    },
+  );
+
+  const reserveTx = sqlite.transaction((input: ReturnType<typeof ReserveInputSchema.parse>, at: number) => {
+    const org = orgOrThrow(input.orgId);
+    const reference = input.reference ?? null;
+    const jobId = input.jobId ?? null;
+    if (input.id) {
+      const existing = st.reservation.get(input.id);
+      if (existing) {
+        const same =
+          existing.org_id === input.orgId &&
+          existing.amount_micro === input.amountMicro &&
+          existing.reference === reference &&
+          existing.job_id === jobId;
+        if (!same) {
+          throw new AppError('CONFLICT', `Reservation ${input.id} already exists with a different body`, {
+            reservationId: input.id,
+          });
+        }
+        return { row: existing, event: null };
+      }
+    }
+    const balance = readBalance(input.orgId, at);
+    if (balance.availableMicro - input.amountMicro < -org.overdraft_micro) {
+      throw insufficient(balance, input.amountMicro);
+    }
+    const row = st.insertReservation.get(
+      input.id ?? newId(),
+      input.orgId,
+      input.amountMicro,
+      reference,
+      jobId,
+      at + input.ttlMs,
+      at,
+    )!;
+    const event: LedgerEvent = {
+      type: 'ledger.reserved',
+      orgId: row.org_id,
+      ts: at,
+      reservationId: row.id,
+      amountMicro: row.amount_micro,
+      expiresAt: row.expires_at,
+    };
+    return { row, event };
+  });
+
+  function pendingOrThrow(id: string, at: number): ReservationRow {
+    const row = st.reservation.get(id);
+    if (!row) throw new AppError('NOT_FOUND', `Reservation ${id} not found`);
+    const state = row.state === 'pending' && row.expires_at <= at ? 'expired' : row.state;
+    if (state !== 'pending') {
+      throw new AppError('CONFLICT', `Reservation ${id} is already ${state}`, { reservationId: id, state });
+    }
+    return row;
+  }
+
+  const captureTx = sqlite.transaction((id: string, amountMicro: number, kind: UsageKind, at: number) => {
+    const row = pendingOrThrow(id, at);
+    if (amountMicro > row.amount_micro) {
+      throw new AppError('VALIDATION_ERROR', `Cannot capture more than the ${row.amount_micro} held`, {
+        held: row.amount_micro,
+        requested: amountMicro,
+      });
+    }
+    const events: LedgerEvent[] = [];
+    let transferId: string | null = null;
+    if (amountMicro > 0) {
+      transferId = newId();
+      const posted = postInTx(
+        { id: transferId, orgId: row.org_id, kind, amountMicro, reference: row.reference, reservationId: id },
+        at,
+        () => {},
+      );
+      if (posted.event) events.push(posted.event);
+    }
+    const done = st.resolve.get({ id, state: 'posted', captured: amountMicro, transfer: transferId, at })!;
+    events.push({
+      type: 'ledger.captured',
+      orgId: done.org_id,
+      ts: at,
+      reservationId: id,
+      amountMicro: done.amount_micro,
+      capturedMicro: amountMicro,
+      transferId,
+    });
+    return { row: done, events };
+  });
+
+  const releaseTx = sqlite.transaction((id: string, at: number) => {
+    pendingOrThrow(id, at);
+    const done = st.resolve.get({ id, state: 'voided', captured: null, transfer: null, at })!;
+    const event: LedgerEvent = {
+      type: 'ledger.released',
+      orgId: done.org_id,
+      ts: at,
+      reservationId: id,
+      amountMicro: done.amount_micro,
+    };
+    return { row: done, event };
+  });
+
+  const sweepTx = sqlite.transaction((at: number, limit: number) => st.expireDue.all({ at, limit }));
+
+  return {
+    transfer(input, opts = {}) {
+      const parsed = parseOrThrow(TransferInputSchema, input, 'transfer');
+      const r = transferTx.immediate(parsed, opts.force ?? false, now());
+      if (r.event) emitAll([r.event]);
+      return r.transfer;
+    },
+
+    getTransfer: readTransfer,
+
+    listTransfers(orgId, opts = {}) {
+      const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
+      const cursor = opts.cursor === undefined ? null : Number(opts.cursor);
+      if (cursor !== null && !Number.isSafeInteger(cursor)) {
+        throw new AppError('VALIDATION_ERROR', `Invalid cursor "${opts.cursor}"`);
+      }
+      const rows = st.transfersPage.all({ org: orgId, cursor, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map((r) => toTransfer(r, st.entriesOf.all(r.id))),
+        nextCursor: rows.length > limit ? String(page[page.length - 1]!.rowid) : null,
+      };
+    },
+
+    balance(orgId) {
+      orgOrThrow(orgId);
+      return readBalance(orgId, now());
+    },
+
+    accountBalance(account) {
+      return st.cachedBalance.get(account)?.balance_micro ?? 0;
+    },
+
+    reserve(orgId, amountMicro, ttlMs, opts = {}) {
+      const input = parseOrThrow(ReserveInputSchema, { orgId, amountMicro, ttlMs, ...opts }, 'reservation');
+      const r = reserveTx.immediate(input, now());
+      if (r.event) emitAll([r.event]);
+      return toReservation(r.row);
+    },
+
+    capture(id, amountMicro, kind) {
+      const input = parseOrThrow(CaptureInputSchema, { id, amountMicro, kind }, 'capture');
+      const r = captureTx.immediate(input.id, input.amountMicro, input.kind, now());
+      emitAll(r.events);
+      return toReservation(r.row);
+    },
+
+    release(id) {
+      const r = releaseTx.immediate(id, now());
+      emitAll([r.event]);
+      return toReservation(r.row);
+    },
+
+    getReservation(id) {
+      const row = st.reservation.get(id);
+      return row && toReservation(row);
+    },
+
+    sweepExpired(limit = 1000) {
+      const at = now();
+      const rows = sweepTx.immediate(at, limit);
+      emitAll(
+        rows.map((r) => ({
+          type: 'ledger.expired' as const,
+          orgId: r.org_id,
+          ts: at,
+          reservationId: r.id,
+          amountMicro: r.amount_micro,
+        })),
+      );
+      return rows.map(toReservation);
+    },
+
+    verify: () => verifyLedger(sqlite),
+  };
+}

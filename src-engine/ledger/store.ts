@@ -1,0 +1,149 @@
+import type {
+  LedgerEntry,
+  LedgerKind,
+  Reservation,
+  ReservationState,
+  Transfer,
+} from '../contracts/ledger.ts';
+import type { Sqlite } from '../db/connection.ts';
+
+export interface OrgRow {
+  id: string;
+  plan_id: string;
+  cycle_start: number;
+  overdraft_micro: number;
+}
+
+export interface TransferRow {
+  rowid: number;
+  id: string;
+  org_id: string;
+  kind: LedgerKind;
+  amount_micro: number;
+  reference: string | null;
+  reservation_id: string | null;
+  created_at: number;
+}
+
+export interface EntryRow {
+  id: string;
+  transfer_id: string;
+  org_id: string;
+  account: string;
+  amount_micro: number;
+  kind: LedgerKind;
+  reference: string | null;
+  created_at: number;
+}
+
+export interface ReservationRow {
+  id: string;
+  org_id: string;
+  amount_micro: number;
+  captured_micro: number | null;
+  state: ReservationState;
+  reference: string | null;
+  job_id: string | null;
+  transfer_id: string | null;
+  expires_at: number;
+  created_at: number;
+  resolved_at: number | null;
+}
+
+export const toEntry = (r: EntryRow): LedgerEntry => ({
+  id: r.id,
+  transferId: r.transfer_id,
+  orgId: r.org_id,
+  account: r.account,
+  amountMicro: r.amount_micro,
+  kind: r.kind,
+  reference: r.reference,
+  createdAt: r.created_at,
+});
+
+export const toTransfer = (r: TransferRow, entries: EntryRow[]): Transfer => ({
+  id: r.id,
+  orgId: r.org_id,
+  kind: r.kind,
+  amountMicro: r.amount_micro,
+  reference: r.reference,
+  reservationId: r.reservation_id,
+  createdAt: r.created_at,
+  entries: entries.map(toEntry),
+});
+
+export const toReservation = (r: ReservationRow): Reservation => ({
+  id: r.id,
+  orgId: r.org_id,
+  amountMicro: r.amount_micro,
+  capturedMicro: r.captured_micro,
+  state: r.state,
+  reference: r.reference,
+  jobId: r.job_id,
+  transferId: r.transfer_id,
+  expiresAt: r.expires_at,
+  createdAt: r.created_at,
+  resolvedAt: r.resolved_at,
+});
+
+/** The ledger's prepared statements on one better-sqlite3 handle. */
+export function prepareStatements(sqlite: Sqlite) {
+  return {
+    org: sqlite.prepare<[string], OrgRow>(
+      `SELECT o.id, o.plan_id, o.cycle_start, p.overdraft_micro
+       FROM organizations o JOIN plans p ON p.id = o.plan_id WHERE o.id = ?`,
+    ),
+    cachedBalance: sqlite.prepare<[string], { balance_micro: number }>(
+      `SELECT balance_micro FROM account_balances WHERE account = ?`,
+    ),
+    addBalance: sqlite.prepare<[string, string | null, number, number], { balance_micro: number }>(
+      `INSERT INTO account_balances (account, org_id, balance_micro, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(account) DO UPDATE SET balance_micro = balance_micro + excluded.balance_micro,
+                                          updated_at = excluded.updated_at
+       RETURNING balance_micro`,
+    ),
+    pendingSum: sqlite.prepare<[string, number], { n: number }>(
+      `SELECT coalesce(sum(amount_micro), 0) AS n FROM reservations
+       WHERE org_id = ? AND state = 'pending' AND expires_at > ?`,
+    ),
+    insertTransfer: sqlite.prepare<[string, string, string, number, string | null, string | null, number]>(
+      `INSERT INTO ledger_transfers (id, org_id, kind, amount_micro, reference, reservation_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertEntry: sqlite.prepare<[string, string, string, string, number, string, string | null, number]>(
+      `INSERT INTO ledger_entries (id, transfer_id, org_id, account, amount_micro, kind, reference, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    transfer: sqlite.prepare<[string], TransferRow>(`SELECT rowid, * FROM ledger_transfers WHERE id = ?`),
+    entriesOf: sqlite.prepare<[string], EntryRow>(
+      `SELECT * FROM ledger_entries WHERE transfer_id = ? ORDER BY amount_micro DESC, id`,
+    ),
+    transfersPage: sqlite.prepare<{ org: string; cursor: number | null; limit: number }, TransferRow>(
+      `SELECT rowid, * FROM ledger_transfers
+       WHERE org_id = @org AND (@cursor IS NULL OR rowid < @cursor) ORDER BY rowid DESC LIMIT @limit`,
+    ),
+    insertReservation: sqlite.prepare<
+      [string, string, number, string | null, string | null, number, number],
+      ReservationRow
+    >(
+      `INSERT INTO reservations (id, org_id, amount_micro, state, reference, job_id, expires_at, created_at)
+       VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) RETURNING *`,
+    ),
+    reservation: sqlite.prepare<[string], ReservationRow>(`SELECT * FROM reservations WHERE id = ?`),
+    resolve: sqlite.prepare<
+      { id: string; state: ReservationState; captured: number | null; transfer: string | null; at: number },
+      ReservationRow
+    >(
+      `UPDATE reservations SET state = @state, captured_micro = @captured, transfer_id = @transfer,
+              resolved_at = @at
+       WHERE id = @id AND state = 'pending' RETURNING *`,
+    ),
+    expireDue: sqlite.prepare<{ at: number; limit: number }, ReservationRow>(
+      `UPDATE reservations SET state = 'expired', resolved_at = @at
+       WHERE id IN (SELECT id FROM reservations WHERE state = 'pending' AND expires_at <= @at LIMIT @limit)
+       RETURNING *`,
+    ),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
