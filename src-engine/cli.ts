@@ -71,12 +71,13 @@ async function status(config: EngineConfig): Promise<number> {
     const queues: Record<string, unknown> = {};
     for (const q of ENGINE_QUEUES) queues[q] = await engine.queue.counts(q);
     const open = await engine.queue.deadLetters.list({ resolved: false, limit: 500 });
+    const holder = lockHolder(config.dataDir);
     out(
       JSON.stringify(
         {
           version: version(),
-          running: lockHolder(config.dataDir) !== undefined,
-          pid: lockHolder(config.dataDir) ?? null,
+          running: holder !== undefined,
+          pid: holder ?? null,
           backend: engine.queue.backend,
           health: await engine.health(),
           queues,

@@ -3,7 +3,6 @@ export interface EventBus<E> {
   emit(event: E): void;
   /** Returns the unsubscribe function. */
   on(listener: (event: E) => void): () => void;
-  readonly listenerCount: number;
 }
 
 export function createEventBus<E>(onListenerError: (err: unknown) => void = () => {}): EventBus<E> {
@@ -21,9 +20,6 @@ export function createEventBus<E>(onListenerError: (err: unknown) => void = () =
     on(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
-    },
-    get listenerCount() {
-      return listeners.size;
     },
   };
 }

@@ -10,14 +10,14 @@ it('allows one engine per data dir and takes over a dead one', () => {
   try {
     const lock = acquireDataDirLock(dir);
     expect(lockHolder(dir)).toBe(process.pid);
-    // A live holder that is another process: the lock is refused with CONFLICT.
-    const other = spawnSync(process.execPath, ['-e', 'console.log(process.pid)']);
-    const deadPid = Number(String(other.stdout).trim());
     lock.release();
     expect(existsSync(join(dir, 'engine.lock'))).toBe(false);
+    // A live holder that is another process (our parent): the lock is refused with CONFLICT.
     writeFileSync(join(dir, 'engine.lock'), `${process.ppid}\n`);
     expect(() => acquireDataDirLock(dir)).toThrow(/already running/);
-    // A dead holder (its process exited): taken over.
+    // A dead holder (a process that has exited): taken over.
+    const exited = spawnSync(process.execPath, ['-e', 'console.log(process.pid)']);
+    const deadPid = Number(String(exited.stdout).trim());
     writeFileSync(join(dir, 'engine.lock'), `${deadPid}\n`);
     const again = acquireDataDirLock(dir);
     expect(lockHolder(dir)).toBe(process.pid);
