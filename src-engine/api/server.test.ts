@@ -8,6 +8,7 @@ import { loadConfig } from '../config/index.ts';
 import { JobEventSchema } from '../contracts/events.ts';
 import { HealthSchema } from '../contracts/health.ts';
 import { createEngine, type Engine } from '../engine.ts';
+import { createOrganization } from '../ledger/orgs.ts';
 import { createLogger } from '../logger.ts';
 import { createApiServer } from './server.ts';
 
@@ -34,15 +35,7 @@ afterEach(async () => {
 });
 
 function makeKey(): string {
-  const now = Date.now();
-  engine.db.sqlite
-    .prepare(
-      `INSERT OR IGNORE INTO plans (id, name, price_micro, messages_included, max_instances, updated_at) VALUES ('t', 'T', 0, 1, 1, ?)`,
-    )
-    .run(now);
-  engine.db.sqlite
-    .prepare(`INSERT INTO organizations (id, name, plan_id, cycle_start) VALUES ('org-1', 'Org', 't', ?)`)
-    .run(now);
+  createOrganization(engine.db, { id: 'org-1', name: 'Org', planId: 'free' });
   return engine.apiKeys.create('org-1').key;
 }
 

@@ -1,31 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../db/connection.ts';
+import { tempDatabase } from '../../test/support/temp-database.ts';
+import { createOrganization } from '../ledger/orgs.ts';
 import { createApiKeys } from './api-keys.ts';
 
-let dir: string;
-let db: DatabaseHandle;
+let db: ReturnType<typeof tempDatabase>;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'agencia-keys-'));
-  db = openDatabase(join(dir, 'engine.db'));
-  const now = Date.now();
-  db.sqlite
-    .prepare(
-      `INSERT OR IGNORE INTO plans (id, name, price_micro, messages_included, max_instances, updated_at) VALUES ('t', 'T', 0, 1, 1, ?)`,
-    )
-    .run(now);
-  for (const org of ['org-a', 'org-b']) {
-    db.sqlite
-      .prepare(`INSERT INTO organizations (id, name, plan_id, cycle_start) VALUES (?, ?, 't', ?)`)
-      .run(org, org, now);
-  }
+  db = tempDatabase();
+  for (const id of ['org-a', 'org-b']) createOrganization(db, { id, name: id, planId: 'free' });
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => db.dispose());
 
 it('creates keys that verify to their org, stores only a hash, and revokes them', () => {
   const keys = createApiKeys({ sqlite: db.sqlite });

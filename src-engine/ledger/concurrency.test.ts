@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createLedger } from './ledger.ts';
 import { createOrganization } from './orgs.ts';
-import { tempDatabase } from './test-helpers.ts';
+import { tempDatabase } from '../../test/support/temp-database.ts';
 
 const WORKER = join(import.meta.dirname, 'concurrency.worker.ts');
 const WORKERS = 4;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
 import { createLedger, type Ledger } from './ledger.ts';
 import { createOrganization } from './orgs.ts';
-import { manualClock, tempDatabase } from './test-helpers.ts';
+import { manualClock, tempDatabase } from '../../test/support/temp-database.ts';
 
 /*
  * Model-based property test: random interleavings of top-ups, direct usage, reserve, capture,

@@ -6,7 +6,7 @@ import { createEventBus } from '../events.ts';
 import { orgAccount } from './accounts.ts';
 import { createLedger, type Ledger } from './ledger.ts';
 import { createOrganization } from './orgs.ts';
-import { manualClock, tempDatabase } from './test-helpers.ts';
+import { manualClock, tempDatabase } from '../../test/support/temp-database.ts';
 
 const C = 1_000_000; // one credit in micro
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
 import { createOrganization } from './orgs.ts';
 import { createQuotas, type Quotas } from './quota.ts';
-import { manualClock, tempDatabase } from './test-helpers.ts';
+import { manualClock, tempDatabase } from '../../test/support/temp-database.ts';
 
 let db: ReturnType<typeof tempDatabase>;
 let clock: ReturnType<typeof manualClock>;

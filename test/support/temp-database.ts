@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase, type DatabaseHandle } from '../db/connection.ts';
+import { openDatabase, type DatabaseHandle } from '../../src-engine/db/connection.ts';
 
 /** A real, migrated SQLite file in a fresh temp dir (tests only). */
 export function tempDatabase(): DatabaseHandle & { dir: string; file: string; dispose(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'agencia-ledger-'));
+  const dir = mkdtempSync(join(tmpdir(), 'agencia-db-'));
   const file = join(dir, 'engine.db');
   const handle = openDatabase(file);
   return {
