@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ENGINE_QUEUES } from './contracts/queue.ts';
+import { ADMIN_USAGE, adminCommand } from './cli-admin.ts';
 import { ConfigError, describeConfig, loadConfig, type EngineConfig } from './config/index.ts';
 import { openDatabase, runMigrations } from './db/connection.ts';
 import { createEngine } from './engine.ts';
@@ -15,6 +16,7 @@ Commands:
   start [--host 127.0.0.1] [--port 7420]   Run the engine headless; stops cleanly on Ctrl-C/SIGTERM
   migrate                                  Apply pending database migrations
   status                                   Print the engine's state as JSON
+${ADMIN_USAGE}
   help                                     Show this help
 
 Configuration comes from environment variables (see README), e.g. AGENCIA_DATA_DIR, REDIS_URL.`;
@@ -113,11 +115,15 @@ export async function main(argv: string[]): Promise<number> {
         return migrate(config);
       case 'status':
         return await status(config);
-      default:
-        throw new UsageError(`Unknown command "${command}"`);
+      default: {
+        const admin = adminCommand(command);
+        if (!admin) throw new UsageError(`Unknown command "${command}"`);
+        return admin(rest, config, out);
+      }
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const code = (err as { code?: string }).code;
+    if (err instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS_')) {
       process.stderr.write(`${errorMessage(err)}\n\n${USAGE}\n`);
       return 2;
     }
@@ -127,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof AppError) {
       process.stderr.write(`Error (${err.code}): ${err.message}\n`);
-      return 1;
+      return err.code === 'VALIDATION_ERROR' ? 2 : 1;
     }
     process.stderr.write(`Error: ${errorMessage(err)}\n`);
     return 1;

@@ -1,18 +1,40 @@
+import type { Redis } from 'ioredis';
 import type { EngineConfig } from './config/index.ts';
+import type { EngineEvent } from './contracts/events.ts';
 import type { Check, Health } from './contracts/health.ts';
 import { openDatabase, type DatabaseHandle } from './db/connection.ts';
 import { errorMessage } from './errors.ts';
+import { createCommitEmitter, createEventBus, type EventBus } from './events.ts';
 import { createApiKeys, type ApiKeys } from './guard/api-keys.ts';
+import { createAuthenticator, type Authenticate } from './guard/auth.ts';
+import { createIdempotencyStore } from './guard/idempotency.ts';
+import { createOperations, type Operations } from './guard/operations.ts';
+import { createJobOutbox } from './guard/outbox.ts';
+import { createGuard } from './guard/pipeline.ts';
+import { createRateLimiter } from './guard/rate-limit.ts';
+import { createSessions, type Sessions } from './guard/sessions.ts';
+import { serviceChecks } from './health-checks.ts';
+import { createCharges, type Charges } from './ledger/charges.ts';
+import { createLedger, type Ledger } from './ledger/ledger.ts';
+import { createQuotas, type Quotas } from './ledger/quota.ts';
 import type { Logger } from './logger.ts';
 import type { JobQueue } from './queue/port.ts';
 import { createSqliteQueue } from './queue/sqlite.ts';
 
-export interface Engine {
+export interface Engine extends Operations {
   readonly config: EngineConfig;
   readonly log: Logger;
   readonly db: DatabaseHandle;
   readonly queue: JobQueue;
+  /** Every event the engine emits (jobs, ledger, ...): what the UI gets over IPC and the WebSocket. */
+  readonly events: EventBus<EngineEvent>;
   readonly apiKeys: ApiKeys;
+  readonly sessions: Sessions;
+  /** The org of an API key or session token, or UNAUTHORIZED. */
+  readonly authenticate: Authenticate;
+  readonly ledger: Ledger;
+  readonly quotas: Quotas;
+  readonly charges: Charges;
   health(): Promise<Health>;
   /** Stops workers (finishing or releasing active jobs within `graceMs`), then closes storage. */
   close(graceMs?: number): Promise<void>;
@@ -23,6 +45,8 @@ export interface EngineOptions {
   log: Logger;
   /** This process holds the data-dir lock (see lock.ts): jobs left active belong to a dead engine. */
   exclusive?: boolean;
+  /** How often expired credit holds are released (ms). */
+  sweepMs?: number;
 }
 
 /** Opens the queue backend the configuration asks for: BullMQ when REDIS_URL is set, else SQLite. */
@@ -40,6 +64,11 @@ async function openQueue(opts: EngineOptions, db: DatabaseHandle): Promise<JobQu
   });
 }
 
+async function openRedis(url: string): Promise<Redis> {
+  const { Redis } = await import('ioredis');
+  return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+}
+
 async function check(fn: () => unknown): Promise<Check> {
   try {
     await fn();
@@ -53,37 +82,98 @@ async function check(fn: () => unknown): Promise<Check> {
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const { config, log } = opts;
   const db = openDatabase(config.dbFile);
-  const queue = await openQueue(opts, db).catch((err: unknown) => {
-    db.close();
-    throw err;
-  });
-  const startedAt = Date.now();
-  let closed = false;
+  const { sqlite } = db;
+  const opened: { close(): unknown }[] = [db];
+  const closeOpened = () => Promise.allSettled(opened.reverse().map((o) => o.close()));
+  try {
+    const queue = await openQueue(opts, db);
+    opened.push({ close: () => queue.close() });
+    const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined;
+    if (redis) opened.push({ close: () => redis.quit() });
 
-  return {
-    config,
-    log,
-    db,
-    queue,
-    apiKeys: createApiKeys({ sqlite: db.sqlite }),
-    async health() {
-      const checks = {
-        database: await check(() => db.sqlite.prepare('SELECT 1').get()),
-        queue: await check(() => queue.ping()),
-      };
-      const ok = checks.database.status === 'healthy' && checks.queue.status === 'healthy';
+    const events = createEventBus<EngineEvent>((err) => log.warn({ err }, 'event listener failed'));
+    queue.events.on((e) => events.emit(e));
+    const txEvents = createCommitEmitter(events, () => sqlite.inTransaction);
+    const ledger = createLedger({ sqlite, events: txEvents });
+    const quotas = createQuotas({ sqlite });
+    const charges = createCharges({ sqlite, ledger });
+    const apiKeys = createApiKeys({ sqlite });
+    const sessions = createSessions();
+    const outbox = createJobOutbox({ sqlite, queue, log: log.child({ module: 'outbox' }) });
+    opened.push(outbox);
+    const authenticate = createAuthenticator({ apiKeys, sessions });
+    const guard = createGuard({
+      sqlite,
+      authenticate,
+      idempotency: createIdempotencyStore({ sqlite }),
+      rateLimiter: createRateLimiter({ redis }),
+      quotas,
+      outbox,
+      events: txEvents,
+    });
+
+    // Jobs a crashed engine accepted but never handed to Redis (see outbox.ts).
+    const drained = await outbox.drain();
+    if (drained > 0) log.info({ jobs: drained }, 'queued jobs left in the outbox by the last run');
+
+    const sweep = () => {
+      try {
+        const expired = ledger.sweepExpired();
+        if (expired.length > 0) log.info({ holds: expired.length }, 'released expired credit holds');
+      } catch (err) {
+        log.error({ err }, 'expired-hold sweep failed');
+      }
+    };
+    sweep();
+    const sweeper = setInterval(sweep, opts.sweepMs ?? 30_000);
+    sweeper.unref();
+    opened.push({ close: () => clearInterval(sweeper) });
+
+    const services = serviceChecks(config.services);
+    const startedAt = Date.now();
+    async function health(): Promise<Health> {
+      const [database, queueCheck, others] = await Promise.all([
+        check(() => sqlite.prepare('SELECT 1').get()),
+        check(() => queue.ping()),
+        services(),
+      ]);
+      const ok = database.status === 'healthy' && queueCheck.status === 'healthy';
       return {
         status: ok ? 'ok' : 'degraded',
         service: 'engine',
         uptime: (Date.now() - startedAt) / 1000,
-        checks,
+        checks: { database, queue: queueCheck, ...others },
       };
-    },
-    async close(graceMs = 10_000) {
-      if (closed) return;
-      closed = true;
-      await queue.close(graceMs);
-      db.close();
-    },
-  };
+    }
+    const operations = createOperations({ sqlite, guard, ledger, quotas, charges, queue, health });
+
+    let closed = false;
+    return {
+      config,
+      log,
+      db,
+      queue,
+      events,
+      apiKeys,
+      sessions,
+      authenticate,
+      ledger,
+      quotas,
+      charges,
+      health,
+      call: operations.call,
+      async close(graceMs = 10_000) {
+        if (closed) return;
+        closed = true;
+        clearInterval(sweeper);
+        outbox.close();
+        await queue.close(graceMs);
+        await redis?.quit().catch(() => {});
+        db.close();
+      },
+    };
+  } catch (err) {
+    await closeOpened();
+    throw err;
+  }
 }

@@ -23,3 +23,33 @@ export function createEventBus<E>(onListenerError: (err: unknown) => void = () =
     },
   };
 }
+
+export interface CommitEmitter<E> {
+  emit(event: E): void;
+  /** After a commit: emits what was held. */
+  flush(): void;
+  /** After a rollback: drops what was held (those changes never happened). */
+  discard(): void;
+}
+
+/**
+ * Emits at once outside a transaction, but holds events emitted inside an open one until the caller
+ * commits (`flush`) or rolls back (`discard`), so listeners never see changes that were undone.
+ */
+export function createCommitEmitter<E>(bus: EventBus<E>, inTransaction: () => boolean): CommitEmitter<E> {
+  let held: E[] = [];
+  return {
+    emit(event) {
+      if (inTransaction()) held.push(event);
+      else bus.emit(event);
+    },
+    flush() {
+      const events = held;
+      held = [];
+      for (const e of events) bus.emit(e);
+    },
+    discard() {
+      held = [];
+    },
+  };
+}

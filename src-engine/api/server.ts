@@ -8,8 +8,9 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { EngineEvent } from '../contracts/events.ts';
 import { ErrorBodySchema, type ErrorBody } from '../contracts/errors.ts';
-import { HealthSchema } from '../contracts/health.ts';
+import { OPERATIONS, type Operation, type OperationName } from '../contracts/operations.ts';
 import type { Engine } from '../engine.ts';
 import { AppError } from '../errors.ts';
 
@@ -62,6 +63,22 @@ function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefi
   return undefined;
 }
 
+/**
+ * One input object per operation, as the guard expects it: path parameters, or the query string
+ * (GET), or the JSON body (POST); an `Idempotency-Key` header fills `idempotencyKey` when the body
+ * has none.
+ */
+function requestInput(req: FastifyRequest, op: Operation): unknown {
+  if (op.path.includes('/:')) return req.params;
+  if (op.method === 'GET') return req.query ?? {};
+  const header = req.headers['idempotency-key'];
+  const body = req.body ?? {};
+  if (typeof header === 'string' && typeof body === 'object' && !Array.isArray(body)) {
+    return { idempotencyKey: header, ...(body as Record<string, unknown>) };
+  }
+  return body;
+}
+
 /** The engine's local HTTP API, versioned under /api/v1, with its OpenAPI document generated from zod. */
 export async function createApiServer(engine: Engine): Promise<FastifyInstance> {
   const log = engine.log.child({ module: 'api' });
@@ -72,6 +89,10 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorReply(err);
     if (status >= 500) log.error({ err, url: req.url, method: req.method }, 'request failed');
+    const retryAfterS = (body.details as { retryAfterS?: unknown } | undefined)?.retryAfterS;
+    if (body.error === 'RATE_LIMITED' && typeof retryAfterS === 'number') {
+      void reply.header('retry-after', String(retryAfterS));
+    }
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -93,16 +114,46 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
   });
   await app.register(websocket, { options: { maxPayload: 4096 } });
 
-  const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema };
+  const errors = {
+    400: ErrorBodySchema,
+    401: ErrorBodySchema,
+    402: ErrorBodySchema,
+    403: ErrorBodySchema,
+    404: ErrorBodySchema,
+    409: ErrorBodySchema,
+    429: ErrorBodySchema,
+  };
 
-  app.get(
-    '/api/v1/health',
-    { schema: { summary: 'Engine health', response: { 200: HealthSchema, 503: HealthSchema } } },
-    async (_req, reply) => {
-      const health = await engine.health();
-      return reply.status(health.status === 'ok' ? 200 : 503).send(health);
-    },
-  );
+  // Every operation of the shared table is a route; the guard validates (schemas here document).
+  for (const [name, op] of Object.entries(OPERATIONS) as [OperationName, Operation][]) {
+    const hasParams = op.path.includes('/:');
+    app.route({
+      method: op.method,
+      url: `/api/v1${op.path}`,
+      schema: {
+        summary: op.summary,
+        ...(op.public ? {} : { security: [{ apiKey: [] }] }),
+        ...(hasParams
+          ? { params: op.input }
+          : op.method === 'GET'
+            ? { querystring: op.input }
+            : { body: op.input }),
+        response: {
+          [op.status]: op.output,
+          ...errors,
+          ...(op.public ? { 503: op.output } : {}),
+        },
+      },
+      validatorCompiler: () => (data) => ({ value: data }),
+      handler: async (req, reply) => {
+        const input = requestInput(req, op);
+        const output = await engine.call(name, input, presentedKey(req, false));
+        const status =
+          name === 'health:get' && (output as { status?: string }).status !== 'ok' ? 503 : op.status;
+        return reply.status(status).send(output);
+      },
+    });
+  }
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
@@ -116,11 +167,15 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
         response: errors,
       },
       preValidation: async (req) => {
-        engine.apiKeys.verify(presentedKey(req, true));
+        (req as FastifyRequest & { orgId?: string }).orgId = engine.authenticate(
+          presentedKey(req, true),
+        ).orgId;
       },
     },
-    (socket) => {
-      const off = engine.queue.events.on((event) => {
+    (socket, req) => {
+      const orgId = (req as FastifyRequest & { orgId?: string }).orgId;
+      const off = engine.events.on((event: EngineEvent) => {
+        if ('orgId' in event && event.orgId !== orgId) return;
         if (socket.bufferedAmount > MAX_WS_BUFFER) {
           socket.close(1013, 'client too slow');
           return;

@@ -180,6 +180,8 @@ export const DeadLetterQuerySchema = z
   .object({
     queue: QueueNameSchema.optional(),
     resolved: z.boolean().optional(),
+    /** Only the dead letters of this org (engine jobs carry `orgId` in their payload). */
+    orgId: z.string().min(1).max(200).optional(),
     limit: z.number().int().min(1).max(500).default(50),
     /** Opaque cursor from the previous page's `nextCursor`. */
     cursor: z.string().max(100).optional(),

@@ -172,10 +172,13 @@ export const deadLetters = sqliteTable(
     resolvedAt: integer('resolved_at'),
     /** JSON array of the job ids made by retries. */
     retriedAs: text('retried_as').notNull().default('[]'),
+    /** The org a job belongs to: engine jobs carry `orgId` in their payload. */
+    orgId: text('org_id').generatedAlwaysAs(sql`json_extract(payload, '$.orgId')`, { mode: 'virtual' }),
   },
   (t) => [
     uniqueIndex('dead_letters_job').on(t.queue, t.jobId),
     index('dead_letters_open').on(t.resolved, t.id),
+    index('dead_letters_org').on(t.orgId, t.id),
   ],
 );
 
@@ -192,6 +195,12 @@ export const sentMessages = sqliteTable(
     text: text('text').notNull(),
     /** queued | sending | sent | delivered | read | failed */
     status: text('status').notNull(),
+    /** high | normal | low */
+    priority: text('priority').notNull().default('normal'),
+    /** Within the plan's included messages when admitted: no credit held. */
+    free: integer('free', { mode: 'boolean' }).notNull().default(false),
+    /** The billing cycle whose counters hold this message until it is settled. */
+    cycle: text('cycle'),
     evolutionMessageId: text('evolution_message_id'),
     jobId: text('job_id'),
     reservationId: text('reservation_id'),
@@ -262,6 +271,9 @@ export const usageCounters = sqliteTable(
     cycle: text('cycle').notNull(),
     messages: integer('messages').notNull().default(0),
     aiRuns: integer('ai_runs').notNull().default(0),
+    /** Admitted by the guard but not yet settled (sent/failed): they count against the quota. */
+    messagesHeld: integer('messages_held').notNull().default(0),
+    aiRunsHeld: integer('ai_runs_held').notNull().default(0),
     updatedAt: integer('updated_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.orgId, t.cycle] })],
@@ -319,6 +331,10 @@ export const agentRuns = sqliteTable(
     timeoutS: integer('timeout_s').notNull(),
     reservationId: text('reservation_id'),
     jobId: text('job_id'),
+    /** Within the plan's included runs when admitted: no credit held. */
+    free: integer('free', { mode: 'boolean' }).notNull().default(false),
+    /** The billing cycle whose counters hold this run until it is settled. */
+    cycle: text('cycle'),
     containerId: text('container_id'),
     output: text('output'),
     error: text('error'),
@@ -343,3 +359,44 @@ export const agentRunLogs = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.seq] })],
 );
+
+/**
+ * Idempotency keys of guarded commands, per org: the same key with the same body returns `result`;
+ * with a different body (`body_hash`) it is a CONFLICT. Kept forever, like the queue's job keys.
+ */
+export const idempotencyKeys = sqliteTable(
+  'idempotency_keys',
+  {
+    orgId: text('org_id').notNull(),
+    key: text('key').notNull(),
+    operation: text('operation').notNull(),
+    bodyHash: text('body_hash').notNull(),
+    result: text('result').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.key] })],
+);
+
+/**
+ * Jobs accepted by the guard but not yet handed to an external queue (BullMQ): written in the same
+ * transaction as the reservation, deleted once the job is in Redis, drained again at start-up.
+ */
+export const jobOutbox = sqliteTable('job_outbox', {
+  jobId: text('job_id').primaryKey(),
+  queue: text('queue').notNull(),
+  data: text('data').notNull(),
+  opts: text('opts').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** White-label branding (Partner plan): shown instead of Agencia Desk's name and colours. */
+export const branding = sqliteTable('branding', {
+  orgId: text('org_id')
+    .primaryKey()
+    .references(() => organizations.id),
+  name: text('name').notNull(),
+  accentColor: text('accent_color').notNull(),
+  /** A small PNG/SVG as a data: URL. */
+  logo: text('logo'),
+  updatedAt: integer('updated_at').notNull(),
+});

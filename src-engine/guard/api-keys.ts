@@ -89,7 +89,9 @@ export function createApiKeys(opts: { sqlite: Sqlite; now?: () => number }): Api
         if (timingSafeEqual(hash, Buffer.from(row.hash, 'hex')) && row.revoked_at === null) found = row;
       }
       if (!found) throw unauthorized();
-      st.used.run(now(), found.id);
+      // Last use is a hint for the key list: written at most once a minute, not on every request.
+      const at = now();
+      if (found.last_used_at === null || at - found.last_used_at >= 60_000) st.used.run(at, found.id);
       return { orgId: found.org_id, keyId: found.id };
     },
     revoke(keyId) {

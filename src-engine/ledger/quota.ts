@@ -51,6 +51,8 @@ export interface BumpResult {
 export interface Quotas {
   plans(): Plan[];
   plan(id: string): Plan;
+  /** The plan the org is on now. */
+  orgPlan(orgId: string): Plan;
   priceBook(): PriceBook;
   /** The price of one unit, in micro-credits. */
   price(key: PriceKey): number;
@@ -132,6 +134,7 @@ export function createQuotas(deps: { sqlite: Sqlite; now?: () => number }): Quot
       if (!row) throw new AppError('NOT_FOUND', `Plan ${id} not found`);
       return toPlan(row);
     },
+    orgPlan: (orgId) => toPlan(orgOrThrow(orgId)),
     priceBook() {
       const book: PriceBook = {};
       for (const r of st.prices.all()) {

@@ -318,18 +318,21 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         throw new AppError('VALIDATION_ERROR', 'Invalid dead-letter cursor');
       }
       const state = q.resolved === undefined ? 'any' : q.resolved ? 'resolved' : 'open';
+      const ofOrg = (d: DeadLetter | null): d is DeadLetter =>
+        d !== null && (q.orgId === undefined || (d.payload as { orgId?: unknown })?.orgId === q.orgId);
       // Ids grow with every dead letter, so the id is both the order and an exact keyset cursor.
-      const ids = await client.zrevrangebyscore(
-        keys.index(q.queue, state),
-        q.cursor === undefined ? '+inf' : `(${q.cursor}`,
-        '-inf',
-        'LIMIT',
-        0,
-        q.limit + 1,
-      );
-      const page = ids.slice(0, q.limit);
-      const items = (await Promise.all(page.map(readDeadLetter))).filter((d): d is DeadLetter => d !== null);
-      return ids.length > q.limit ? { items, nextCursor: page[page.length - 1]! } : { items };
+      // An org filter reads on in chunks until the page is full (one desktop rarely has many orgs).
+      const found: DeadLetter[] = [];
+      let from = q.cursor === undefined ? '+inf' : `(${q.cursor}`;
+      for (;;) {
+        const chunk = q.orgId === undefined ? q.limit + 1 : 200;
+        const ids = await client.zrevrangebyscore(keys.index(q.queue, state), from, '-inf', 'LIMIT', 0, chunk);
+        found.push(...(await Promise.all(ids.map(readDeadLetter))).filter(ofOrg));
+        if (found.length > q.limit || ids.length < chunk) break;
+        from = `(${ids[ids.length - 1]!}`;
+      }
+      const items = found.slice(0, q.limit);
+      return found.length > q.limit ? { items, nextCursor: items[items.length - 1]!.id } : { items };
     },
     async get(id) {
       return typeof id === 'string' ? readDeadLetter(id) : null;

@@ -60,6 +60,16 @@ export interface JobQueue {
   readonly deadLetters: DeadLetterStore;
   add(queue: string, data: unknown, opts?: JobOptions): Promise<AddResult>;
   addBulk(items: BulkItem[]): Promise<AddResult[]>;
+  /**
+   * Embedded backend only (jobs in the engine's own SQLite file): adds a job inside the caller's open
+   * transaction, so the job and the rows that describe it commit or roll back together. Call
+   * `announce` after the commit (it emits `job.queued` and wakes workers).
+   */
+  addInTransaction?(
+    queue: string,
+    data: unknown,
+    opts?: JobOptions,
+  ): { result: AddResult; announce(): void };
   process<T = unknown>(queue: string, handler: JobHandler<T>, opts?: WorkerOptions): Worker;
   getJob(queue: string, id: string): Promise<JobInfo | null>;
   counts(queue: string): Promise<JobCounts>;

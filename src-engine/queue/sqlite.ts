@@ -165,12 +165,18 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       `SELECT id FROM dead_letters WHERE queue = ? AND job_id = ?`,
     ),
     deadPage: sqlite.prepare<
-      { queue: string | null; resolved: number | null; cursor: number | null; limit: number },
+      {
+        queue: string | null;
+        resolved: number | null;
+        org: string | null;
+        cursor: number | null;
+        limit: number;
+      },
       DeadLetterRow
     >(
       `SELECT * FROM dead_letters
        WHERE (@queue IS NULL OR queue = @queue) AND (@resolved IS NULL OR resolved = @resolved)
-         AND (@cursor IS NULL OR id < @cursor)
+         AND (@org IS NULL OR org_id = @org) AND (@cursor IS NULL OR id < @cursor)
        ORDER BY id DESC LIMIT @limit`,
     ),
     deadRetried: sqlite.prepare<[string, number]>(
@@ -332,6 +338,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       const rows = st.deadPage.all({
         queue: q.queue ?? null,
         resolved: q.resolved === undefined ? null : Number(q.resolved),
+        org: q.orgId ?? null,
         cursor,
         limit: q.limit + 1,
       });
@@ -670,6 +677,13 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     deadLetters,
     async add(queue, data, options?: JobOptions) {
       return addNormalized([normalizeAdd(queue, data, options)])[0]!;
+    },
+    addInTransaction(queue, data, options?: JobOptions) {
+      if (!sqlite.inTransaction) throw new Error('addInTransaction needs an open transaction');
+      const n = normalizeAdd(queue, data, options);
+      const at = now();
+      const result = insertOne(n, at);
+      return { result, announce: () => announce([result], [n], at) };
     },
     async addBulk(items: BulkItem[]) {
       return addNormalized(normalizeBulk(items));

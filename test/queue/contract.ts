@@ -321,6 +321,22 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect(p3.nextCursor).toBeUndefined();
     });
 
+    it("lists one org's dead letters only, paging across the others'", async () => {
+      q.process('test.dlorg', async () => {
+        throw new UnrecoverableError('nope');
+      });
+      for (let i = 0; i < 7; i++) {
+        const { id } = await q.add('test.dlorg', { orgId: i % 3 === 0 ? 'org-a' : 'org-b', i });
+        await waitForEvent(q, (e) => e.type === 'job.dead' && e.jobId === id);
+      }
+      const p1 = await q.deadLetters.list({ queue: 'test.dlorg', orgId: 'org-a', limit: 2 });
+      expect(p1.items.map((d) => (d.payload as { i: number }).i)).toEqual([6, 3]);
+      const p2 = await q.deadLetters.list({ orgId: 'org-a', limit: 2, cursor: p1.nextCursor });
+      expect(p2.items.map((d) => (d.payload as { i: number }).i)).toEqual([0]);
+      expect(p2.nextCursor).toBeUndefined();
+      expect((await q.deadLetters.list({ queue: 'test.dlorg', orgId: 'org-c' })).items).toEqual([]);
+    });
+
     it('an unrecoverable error skips the remaining attempts', async () => {
       const { id } = await q.add('test.unrec', null, { attempts: 5, ...fast });
       let calls = 0;

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import type { EngineConfig } from './config/index.ts';
+import { openDatabase, type DatabaseHandle } from './db/connection.ts';
+import { AppError } from './errors.ts';
+import { createApiKeys } from './guard/api-keys.ts';
+import { createLedger } from './ledger/ledger.ts';
+import { formatCredits, parseCredits } from './ledger/money.ts';
+import { createOrganization } from './ledger/orgs.ts';
+
+/*
+ * Operator commands on the engine's database (they work whether or not an engine is running: the
+ * database is in WAL mode). Money goes in as a local ADJUSTMENT until the hosted ledger syncs top-ups.
+ */
+
+export const ADMIN_USAGE = `  seed --org NAME --plan free|starter|partner [--credits N] [--json]
+                                           Create an org on a plan with an API key (and credit)
+  keys create --org ID [--name NAME] [--json]   Create another API key for an org
+  keys revoke --id KEY_ID                  Revoke an API key (by its id, see "keys list")
+  keys list --org ID [--json]              List an org's API keys (never the keys themselves)
+  topup --org ID --credits N [--json]      Add credit (a local ADJUSTMENT until the hosted ledger)`;
+
+type Print = (line: string) => void;
+
+function withDb<T>(config: EngineConfig, fn: (db: DatabaseHandle) => T): T {
+  const db = openDatabase(config.dbFile);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value.trim() === '') {
+    throw new AppError('VALIDATION_ERROR', `${flag} is required`);
+  }
+  return value;
+}
+
+function creditMicro(text: string): number {
+  const micro = parseCredits(text);
+  if (micro <= 0) throw new AppError('VALIDATION_ERROR', `--credits must be positive: ${text}`);
+  return micro;
+}
+
+function addCredit(db: DatabaseHandle, orgId: string, micro: number, reference: string) {
+  const ledger = createLedger({ sqlite: db.sqlite });
+  ledger.transfer({ id: randomUUID(), orgId, kind: 'ADJUSTMENT', amountMicro: micro, reference });
+  return ledger.balance(orgId);
+}
+
+function seed(args: string[], config: EngineConfig, print: Print): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      org: { type: 'string' },
+      plan: { type: 'string' },
+      credits: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const name = required(values.org, '--org');
+  const plan = required(values.plan, '--plan');
+  if (!['free', 'starter', 'partner'].includes(plan)) {
+    throw new AppError('VALIDATION_ERROR', `--plan must be free, starter or partner, not "${plan}"`);
+  }
+  const micro = values.credits === undefined ? 0 : creditMicro(values.credits);
+  const result = withDb(config, (db) =>
+    db.sqlite.transaction(() => {
+      const orgId = createOrganization(db, { name, planId: plan });
+      const { key, info } = createApiKeys({ sqlite: db.sqlite }).create(orgId, 'seed');
+      const balance = micro > 0 ? addCredit(db, orgId, micro, 'seed') : undefined;
+      return { orgId, apiKey: key, keyId: info.id, plan, credits: formatCredits(balance?.postedMicro ?? 0) };
+    })(),
+  );
+  if (values.json) print(JSON.stringify(result));
+  else {
+    print(`Organization "${name}" (${result.orgId}) on the ${plan} plan, ${result.credits} credits`);
+    print(`API key (shown once, keep it safe): ${result.apiKey}`);
+  }
+  return 0;
+}
+
+function keys(args: string[], config: EngineConfig, print: Print): number {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      org: { type: 'string' },
+      name: { type: 'string' },
+      id: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  return withDb(config, (db) => {
+    const apiKeys = createApiKeys({ sqlite: db.sqlite });
+    switch (sub) {
+      case 'create': {
+        const { key, info } = apiKeys.create(required(values.org, '--org'), values.name ?? 'cli');
+        print(values.json ? JSON.stringify({ keyId: info.id, apiKey: key, orgId: info.orgId }) : key);
+        return 0;
+      }
+      case 'revoke': {
+        const info = apiKeys.revoke(required(values.id, '--id'));
+        print(values.json ? JSON.stringify(info) : `Revoked key ${info.id} (${info.prefix})`);
+        return 0;
+      }
+      case 'list': {
+        const list = apiKeys.list(required(values.org, '--org'));
+        if (values.json) print(JSON.stringify(list));
+        else
+          for (const k of list) {
+            print(`${k.id}  ad_${k.prefix}_…  ${k.name}${k.revokedAt ? '  (revoked)' : ''}`);
+          }
+        return 0;
+      }
+      default:
+        throw new AppError('VALIDATION_ERROR', `keys: expected create, revoke or list, not "${sub ?? ''}"`);
+    }
+  });
+}
+
+function topup(args: string[], config: EngineConfig, print: Print): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      org: { type: 'string' },
+      credits: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const orgId = required(values.org, '--org');
+  const micro = creditMicro(required(values.credits, '--credits'));
+  const balance = withDb(config, (db) => addCredit(db, orgId, micro, 'cli topup'));
+  if (values.json) print(JSON.stringify(balance));
+  else print(`Added ${formatCredits(micro)} credits; available ${formatCredits(balance.availableMicro)}`);
+  return 0;
+}
+
+/** The operator commands, by name; undefined when `command` is not one of them. */
+const ADMIN: Record<string, (args: string[], config: EngineConfig, print: Print) => number> = {
+  seed,
+  keys,
+  topup,
+};
+export function adminCommand(command: string) {
+  return Object.hasOwn(ADMIN, command) ? ADMIN[command] : undefined;
+}

@@ -1,0 +1,165 @@
+import type { z } from 'zod';
+import type { Health } from '../contracts/health.ts';
+import {
+  OPERATIONS,
+  type OperationInput,
+  type OperationName,
+  type OperationOutput,
+} from '../contracts/operations.ts';
+import type { Sqlite } from '../db/connection.ts';
+import { AppError, parseOrThrow } from '../errors.ts';
+import type { Charges } from '../ledger/charges.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { Quotas } from '../ledger/quota.ts';
+import type { JobQueue } from '../queue/port.ts';
+import { addInstanceCommand } from './commands/add-instance.ts';
+import { runAgentCommand } from './commands/run-agent.ts';
+import { sendMessageCommand } from './commands/send-message.ts';
+import { setBrandingCommand } from './commands/set-branding.ts';
+import type { Command, Guard, Query } from './pipeline.ts';
+import {
+  toAgentRun,
+  toAlert,
+  toInstance,
+  toMessage,
+  type AgentRunRow,
+  type AlertRow,
+  type InstanceRow,
+  type MessageRow,
+} from './rows.ts';
+
+export interface OperationsDeps {
+  sqlite: Sqlite;
+  guard: Guard;
+  ledger: Ledger;
+  quotas: Quotas;
+  charges: Charges;
+  queue: JobQueue;
+  health: () => Promise<Health>;
+  now?: () => number;
+}
+
+/** Calls any operation of `OPERATIONS` by name, through the guard; what IPC and HTTP both use. */
+export interface Operations {
+  call<N extends OperationName>(
+    name: N,
+    input: OperationInput<N> | unknown,
+    credential: string | undefined,
+  ): Promise<OperationOutput<N>>;
+}
+
+type Input<N extends OperationName> = z.output<(typeof OPERATIONS)[N]['input']>;
+type Handler<N extends OperationName> =
+  | { command: Command<(typeof OPERATIONS)[N]['input'], OperationOutput<N>> }
+  | { query: Query<(typeof OPERATIONS)[N]['input'], OperationOutput<N>> }
+  | { public: (input: Input<N>) => Promise<OperationOutput<N>> };
+
+/** Keyset cursor over (created_at, id), newest first. */
+const encodeCursor = (createdAt: number, id: string) =>
+  Buffer.from(`${createdAt}|${id}`).toString('base64url');
+function decodeCursor(cursor: string | undefined): { at: number; id: string } | null {
+  if (cursor === undefined) return null;
+  const m = /^(\d{1,16})\|(.{1,200})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw new AppError('VALIDATION_ERROR', 'Invalid cursor', { cursor });
+  return { at: Number(m[1]), id: m[2]! };
+}
+
+export function createOperations(deps: OperationsDeps): Operations {
+  const { sqlite, guard, ledger, quotas, queue } = deps;
+  const st = {
+    message: sqlite.prepare<[string, string], MessageRow>(
+      `SELECT * FROM sent_messages WHERE id = ? AND org_id = ?`,
+    ),
+    instances: sqlite.prepare<[string], InstanceRow>(
+      `SELECT * FROM whatsapp_instances WHERE org_id = ? ORDER BY created_at, id`,
+    ),
+    run: sqlite.prepare<[string, string], AgentRunRow>(
+      `SELECT * FROM agent_runs WHERE id = ? AND org_id = ?`,
+    ),
+    alerts: sqlite.prepare<{ org: string; at: number | null; id: string | null; limit: number }, AlertRow>(
+      `SELECT * FROM alerts WHERE org_id = @org
+         AND (@at IS NULL OR created_at < @at OR (created_at = @at AND id < @id))
+       ORDER BY created_at DESC, id DESC LIMIT @limit`,
+    ),
+    branding: sqlite.prepare<[string], { name: string; accent_color: string; logo: string | null }>(
+      `SELECT name, accent_color, logo FROM branding WHERE org_id = ?`,
+    ),
+  };
+  const found = <T>(row: T | undefined, what: string, id: string): T => {
+    if (!row) throw new AppError('NOT_FOUND', `No ${what} ${JSON.stringify(id)}`);
+    return row;
+  };
+  /** A dead letter of this org, or NOT_FOUND (another org's is as good as missing). */
+  async function ownDeadLetter(orgId: string, id: string) {
+    const d = await queue.deadLetters.get(id);
+    if (!d || (d.payload as { orgId?: unknown } | null)?.orgId !== orgId) {
+      throw new AppError('NOT_FOUND', `No dead letter ${JSON.stringify(id)}`);
+    }
+    return d;
+  }
+  const query = <N extends OperationName>(
+    name: N,
+    run: (orgId: string, input: Input<N>) => OperationOutput<N> | Promise<OperationOutput<N>>,
+  ) =>
+    ({
+      query: { name, schema: OPERATIONS[name].input, run: (p, input) => run(p.orgId, input) },
+    }) as Handler<N>;
+
+  const handlers: { [N in OperationName]: Handler<N> } = {
+    'health:get': { public: () => deps.health() },
+    'whatsapp:send': { command: sendMessageCommand(deps) },
+    'whatsapp:message': query('whatsapp:message', (orgId, { id }) =>
+      toMessage(found(st.message.get(id, orgId), 'message', id)),
+    ),
+    'whatsapp:instances': query('whatsapp:instances', (orgId) => ({
+      items: st.instances.all(orgId).map(toInstance),
+    })),
+    'whatsapp:addInstance': { command: addInstanceCommand(deps) },
+    'agents:run': { command: runAgentCommand(deps) },
+    'agents:get': query('agents:get', (orgId, { id }) =>
+      toAgentRun(found(st.run.get(id, orgId), 'agent run', id)),
+    ),
+    'billing:balance': query('billing:balance', (orgId) => ({
+      ...ledger.balance(orgId),
+      quota: quotas.quota(orgId),
+    })),
+    'billing:transactions': query('billing:transactions', (orgId, { cursor, limit }) =>
+      ledger.listTransfers(orgId, { cursor, limit }),
+    ),
+    'compliance:alerts': query('compliance:alerts', (orgId, { cursor, limit }) => {
+      const c = decodeCursor(cursor);
+      const rows = st.alerts.all({ org: orgId, at: c?.at ?? null, id: c?.id ?? null, limit: limit + 1 });
+      const items = rows.slice(0, limit).map(toAlert);
+      const last = items[items.length - 1];
+      return {
+        items,
+        nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null,
+      };
+    }),
+    'dlq:list': query('dlq:list', (orgId, input) => queue.deadLetters.list({ ...input, orgId })),
+    'dlq:retry': query('dlq:retry', async (orgId, { id }) =>
+      queue.deadLetters.retry((await ownDeadLetter(orgId, id)).id),
+    ),
+    'dlq:resolve': query('dlq:resolve', async (orgId, { id }) =>
+      queue.deadLetters.resolve((await ownDeadLetter(orgId, id)).id),
+    ),
+    'branding:get': query('branding:get', (orgId) => {
+      const row = st.branding.get(orgId);
+      return {
+        branding: row ? { name: row.name, accentColor: row.accent_color, logo: row.logo } : null,
+        allowed: quotas.orgPlan(orgId).whiteLabel,
+      };
+    }),
+    'branding:set': { command: setBrandingCommand(deps) },
+  };
+
+  return {
+    async call(name, input, credential) {
+      const h = handlers[name] as Handler<typeof name> | undefined;
+      if (!h) throw new AppError('NOT_FOUND', `No operation ${JSON.stringify(name)}`);
+      if ('public' in h) return h.public(parseOrThrow(OPERATIONS[name].input, input ?? {}, name) as never);
+      if ('command' in h) return guard.command(h.command, input, credential);
+      return guard.query(h.query, input ?? {}, credential);
+    },
+  };
+}

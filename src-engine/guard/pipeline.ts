@@ -1,0 +1,115 @@
+import type { z } from 'zod';
+import type { EngineEvent } from '../contracts/events.ts';
+import type { Sqlite } from '../db/connection.ts';
+import { parseOrThrow } from '../errors.ts';
+import type { CommitEmitter } from '../events.ts';
+import type { Quotas } from '../ledger/quota.ts';
+import type { Authenticate, Principal } from './auth.ts';
+import { bodyHash, type IdempotencyStore } from './idempotency.ts';
+import type { JobOutbox, JobSpec } from './outbox.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+/** A request that asks the engine to do or change something. */
+export interface Command<S extends z.ZodType, O> {
+  readonly name: string;
+  readonly schema: S;
+  /** Plan limits (PLAN_LIMIT, NOT_FOUND): read-only; run before the rate limit and again in the transaction. */
+  check?(principal: Principal, input: z.output<S>): void;
+  /**
+   * Inside the guard's transaction: charge (credit guard + reserve through `Charges`), write the rows,
+   * and name the job to queue. Throwing rolls all of it back.
+   */
+  execute(principal: Principal, input: z.output<S>): { output: O; job?: JobSpec };
+}
+
+/** A request that only reads: validated and authenticated, never charged or rate limited. */
+export interface Query<S extends z.ZodType, O> {
+  readonly name: string;
+  readonly schema: S;
+  run(principal: Principal, input: z.output<S>): O | Promise<O>;
+}
+
+export interface GuardDeps {
+  sqlite: Sqlite;
+  authenticate: Authenticate;
+  idempotency: IdempotencyStore;
+  rateLimiter: RateLimiter;
+  quotas: Quotas;
+  outbox: JobOutbox;
+  /** Ledger events emitted inside the guard's transaction are held until it commits. */
+  events: CommitEmitter<EngineEvent>;
+}
+
+export interface Guard {
+  command<S extends z.ZodType, O>(
+    cmd: Command<S, O>,
+    raw: unknown,
+    credential: string | undefined,
+  ): Promise<O>;
+  query<S extends z.ZodType, O>(q: Query<S, O>, raw: unknown, credential: string | undefined): Promise<O>;
+}
+
+const withoutKey = (input: unknown) => {
+  const { idempotencyKey: _key, ...rest } = input as { idempotencyKey?: unknown };
+  return rest;
+};
+
+/**
+ * The one pipeline every command passes, from IPC or HTTP, in this order: validate -> authenticate ->
+ * idempotency -> plan limits -> rate limit -> credit guard -> reserve -> enqueue. The last three and
+ * the idempotency record commit in one SQLite transaction, so a request either leaves a queued job
+ * with its hold and its key, or nothing at all.
+ */
+export function createGuard(deps: GuardDeps): Guard {
+  const { sqlite, idempotency, events } = deps;
+
+  const commit = sqlite.transaction(
+    <S extends z.ZodType, O>(
+      cmd: Command<S, O>,
+      principal: Principal,
+      input: z.output<S>,
+      key: string | undefined,
+      hash: string,
+    ): { output: O; after?: () => Promise<void> } => {
+      // Re-checked under the write lock: a twin request may have committed while we waited.
+      if (key !== undefined) {
+        const stored = idempotency.lookup(principal.orgId, key, hash);
+        if (stored !== undefined) return { output: stored as O };
+      }
+      cmd.check?.(principal, input);
+      const { output, job } = cmd.execute(principal, input);
+      const after = job && deps.outbox.stage(job);
+      if (key !== undefined) idempotency.record(principal.orgId, key, cmd.name, hash, output);
+      return { output, after };
+    },
+  );
+
+  return {
+    async command<S extends z.ZodType, O>(cmd: Command<S, O>, raw: unknown, credential: string | undefined) {
+      const input = parseOrThrow(cmd.schema, raw, cmd.name);
+      const principal = deps.authenticate(credential);
+      const key = (input as { idempotencyKey?: string }).idempotencyKey;
+      const hash = key === undefined ? '' : bodyHash(cmd.name, withoutKey(input));
+      if (key !== undefined) {
+        const stored = idempotency.lookup(principal.orgId, key, hash);
+        if (stored !== undefined) return stored as O;
+      }
+      cmd.check?.(principal, input);
+      await deps.rateLimiter.consume(principal.orgId, deps.quotas.orgPlan(principal.orgId).rateLimitPerMin);
+      let done: { output: O; after?: () => Promise<void> };
+      try {
+        done = commit.immediate(cmd, principal, input, key, hash) as typeof done;
+      } catch (err) {
+        events.discard();
+        throw err;
+      }
+      events.flush();
+      await done.after?.();
+      return done.output;
+    },
+    async query(q, raw, credential) {
+      const input = parseOrThrow(q.schema, raw, q.name);
+      return q.run(deps.authenticate(credential), input);
+    },
+  };
+}

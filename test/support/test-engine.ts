@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src-engine/config/index.ts';
+import { createEngine, type Engine, type EngineOptions } from '../../src-engine/engine.ts';
+import { parseCredits } from '../../src-engine/ledger/money.ts';
+import { createOrganization } from '../../src-engine/ledger/orgs.ts';
+import { createLogger } from '../../src-engine/logger.ts';
+
+export interface TestEngine {
+  engine: Engine;
+  dir: string;
+  /** An org on `plan` with an API key, `credits` of credit and `instances` WhatsApp instances. */
+  org(opts?: { plan?: string; credits?: string; instances?: number }): Promise<TestOrg>;
+  dispose(): Promise<void>;
+}
+
+export interface TestOrg {
+  orgId: string;
+  apiKey: string;
+  instanceIds: string[];
+}
+
+/** A real engine on a fresh data dir (real SQLite; Redis when `env.REDIS_URL` is given). */
+export async function startTestEngine(
+  env: Record<string, string> = {},
+  opts: Partial<Omit<EngineOptions, 'config' | 'log'>> = {},
+): Promise<TestEngine> {
+  const dir = mkdtempSync(join(tmpdir(), 'agencia-engine-'));
+  const engine = await createEngine({
+    config: loadConfig({
+      AGENCIA_DATA_DIR: dir,
+      OLLAMA_URL: 'http://127.0.0.1:9',
+      KOKORO_URL: 'http://127.0.0.1:9',
+      ...env,
+    }),
+    log: createLogger('engine', { level: 'silent' }),
+    ...opts,
+  });
+  // Tests send bursts far above the plans' per-minute limits; rate-limit tests set their own.
+  engine.db.sqlite.prepare(`UPDATE plans SET rate_limit_per_min = 1000000`).run();
+  return {
+    engine,
+    dir,
+    async org({ plan = 'free', credits, instances = 1 } = {}) {
+      const orgId = createOrganization(engine.db, { name: `Org ${plan}`, planId: plan });
+      const apiKey = engine.apiKeys.create(orgId).key;
+      if (credits !== undefined) {
+        engine.ledger.transfer({
+          id: randomUUID(),
+          orgId,
+          kind: 'ADJUSTMENT',
+          amountMicro: parseCredits(credits),
+          reference: 'test credit',
+        });
+      }
+      const instanceIds: string[] = [];
+      for (let i = 0; i < instances; i++) {
+        const inst = await engine.call(
+          'whatsapp:addInstance',
+          { name: `num-${i}`, evolutionInstance: `evo-${i}` },
+          apiKey,
+        );
+        instanceIds.push(inst.id);
+      }
+      return { orgId, apiKey, instanceIds };
+    },
+    async dispose() {
+      await engine.close(0);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
