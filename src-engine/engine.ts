@@ -14,6 +14,8 @@ import { createGuard } from './guard/pipeline.ts';
 import { createRateLimiter } from './guard/rate-limit.ts';
 import { createSessions, type Sessions } from './guard/sessions.ts';
 import { serviceChecks } from './health-checks.ts';
+import { createKokoroClient, type KokoroClient } from './gateways/kokoro/index.ts';
+import { createOllamaClient, type OllamaClient } from './gateways/ollama/index.ts';
 import { createCharges, type Charges } from './ledger/charges.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
 import { createQuotas, type Quotas } from './ledger/quota.ts';
@@ -35,6 +37,8 @@ export interface Engine extends Operations {
   readonly ledger: Ledger;
   readonly quotas: Quotas;
   readonly charges: Charges;
+  readonly ollama: OllamaClient;
+  readonly kokoro: KokoroClient;
   health(): Promise<Health>;
   /** Stops workers (finishing or releasing active jobs within `graceMs`), then closes storage. */
   close(graceMs?: number): Promise<void>;
@@ -129,7 +133,15 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     sweeper.unref();
     opened.push({ close: () => clearInterval(sweeper) });
 
-    const services = serviceChecks(config.services);
+    const ollama = createOllamaClient({
+      baseUrl: config.services.ollamaUrl,
+      log: log.child({ module: 'ollama' }),
+    });
+    const kokoro = createKokoroClient({
+      baseUrl: config.services.kokoroUrl,
+      log: log.child({ module: 'kokoro' }),
+    });
+    const services = serviceChecks(config.services, { ollama, kokoro });
     const startedAt = Date.now();
     async function health(): Promise<Health> {
       const [database, queueCheck, others] = await Promise.all([
@@ -145,7 +157,17 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         checks: { database, queue: queueCheck, ...others },
       };
     }
-    const operations = createOperations({ sqlite, guard, ledger, quotas, charges, queue, health });
+    const operations = createOperations({
+      sqlite,
+      guard,
+      ledger,
+      quotas,
+      charges,
+      queue,
+      health,
+      ollama,
+      kokoro,
+    });
 
     let closed = false;
     return {
@@ -160,6 +182,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       ledger,
       quotas,
       charges,
+      ollama,
+      kokoro,
       health,
       call: operations.call,
       async close(graceMs = 10_000) {

@@ -2,6 +2,8 @@ import { request } from 'node:http';
 import type { EngineConfig } from './config/index.ts';
 import type { Check } from './contracts/health.ts';
 import { errorMessage } from './errors.ts';
+import type { KokoroClient } from './gateways/kokoro/index.ts';
+import type { OllamaClient } from './gateways/ollama/index.ts';
 
 /** Probes answer within this, so `/health` stays fast when a service is down. */
 const PROBE_TIMEOUT_MS = 1_500;
@@ -52,12 +54,19 @@ function dockerPing(dockerHost: string | undefined): Promise<void> {
 const disabled = (reason: string): Promise<Check> => Promise.resolve({ status: 'disabled', reason });
 
 /** Checks of the services the engine uses; none of them makes the engine itself unhealthy. */
-export function serviceChecks(services: EngineConfig['services']) {
+export function serviceChecks(
+  services: EngineConfig['services'],
+  clients: { ollama: OllamaClient; kokoro: KokoroClient },
+) {
   return async (): Promise<Record<'docker' | 'ollama' | 'kokoro' | 'evolution' | 'ledger', Check>> => {
     const [docker, ollama, kokoro, evolution, ledger] = await Promise.all([
       probe(() => dockerPing(services.dockerHost)),
-      probe(() => httpOk(new URL('/api/version', services.ollamaUrl).href)),
-      probe(() => httpOk(new URL('/health', services.kokoroUrl).href)),
+      probe(
+        async () => void (await clients.ollama.version({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })),
+      ),
+      probe(
+        async () => void (await clients.kokoro.health({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })),
+      ),
       services.evolutionUrl
         ? probe(() => httpOk(new URL('/', services.evolutionUrl).href))
         : disabled('EVOLUTION_URL is not set'),

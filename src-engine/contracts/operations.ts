@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AiModelListSchema, AiVoiceListSchema } from './ai.ts';
 import { AgentRunSchema, RunAcceptedSchema, RunAgentSchema } from './agents.ts';
 import { BrandingSchema } from './branding.ts';
 import { BillingBalanceSchema, TransactionsPageSchema } from './billing.ts';
@@ -103,6 +104,22 @@ export const OPERATIONS = {
     summary: 'An agent run',
     input: IdParamSchema,
     output: AgentRunSchema,
+    status: 200,
+  }),
+  'ai:models': op({
+    method: 'GET',
+    path: '/ai/models',
+    summary: 'Models installed in Ollama (503 when Ollama is unreachable)',
+    input: none,
+    output: AiModelListSchema,
+    status: 200,
+  }),
+  'ai:voices': op({
+    method: 'GET',
+    path: '/ai/voices',
+    summary: 'Voices Kokoro offers (503 when Kokoro is unreachable)',
+    input: none,
+    output: AiVoiceListSchema,
     status: 200,
   }),
   'billing:balance': op({

@@ -44,7 +44,10 @@ describe('the guard', () => {
     const accepted = await send(org.apiKey, { priority: 'high' });
     expect(accepted).toEqual({ jobId: accepted.messageId, messageId: accepted.messageId, status: 'queued' });
     const job = await t.engine.queue.getJob('whatsapp.send', accepted.jobId);
-    expect(job).toMatchObject({ state: 'waiting', data: { orgId: org.orgId, messageId: accepted.messageId } });
+    expect(job).toMatchObject({
+      state: 'waiting',
+      data: { orgId: org.orgId, messageId: accepted.messageId },
+    });
     const message = await t.engine.call('whatsapp:message', { id: accepted.messageId }, org.apiKey);
     expect(message).toMatchObject({ status: 'queued', free: true, reservationId: null, priority: 'high' });
     expect(count(`SELECT messages_held AS n FROM usage_counters WHERE org_id = ?`, org.orgId)).toBe(1);
@@ -98,7 +101,9 @@ describe('the guard', () => {
     const org = await t.org({ plan: 'free', credits: '5' });
     for (let i = 0; i < 50; i++) await send(org.apiKey);
     const key = randomUUID();
-    const results = await Promise.all(Array.from({ length: 20 }, () => send(org.apiKey, { idempotencyKey: key })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => send(org.apiKey, { idempotencyKey: key })),
+    );
     expect(new Set(results.map((r) => r.messageId)).size).toBe(1);
     // Defaults count as given: an explicit "normal" priority is the same body.
     expect(await send(org.apiKey, { idempotencyKey: key, priority: 'normal' })).toEqual(results[0]);
@@ -144,7 +149,10 @@ describe('the guard', () => {
     const branding = { name: 'Agencia Sol', accentColor: '#ff8800' };
     expect((await rejection(t.engine.call('branding:set', branding, free.apiKey))).code).toBe('PLAN_LIMIT');
     const partner = await t.org({ plan: 'partner', instances: 10 });
-    expect(await t.engine.call('branding:set', branding, partner.apiKey)).toEqual({ ...branding, logo: null });
+    expect(await t.engine.call('branding:set', branding, partner.apiKey)).toEqual({
+      ...branding,
+      logo: null,
+    });
     expect(await t.engine.call('branding:get', {}, partner.apiKey)).toEqual({
       branding: { ...branding, logo: null },
       allowed: true,
@@ -189,7 +197,9 @@ describe('the guard', () => {
     );
     expect(planFirst.code).toBe('PLAN_LIMIT');
     // Out of quota and credit *and* of rate: the rate limit answers first.
-    t.engine.db.sqlite.prepare(`UPDATE usage_counters SET messages_held = 50 WHERE org_id = ?`).run(org.orgId);
+    t.engine.db.sqlite
+      .prepare(`UPDATE usage_counters SET messages_held = 50 WHERE org_id = ?`)
+      .run(org.orgId);
     expect((await rejection(send(org.apiKey))).code).toBe('RATE_LIMITED');
   });
 
@@ -220,7 +230,9 @@ describe('the guard', () => {
     expect((await rejection(t.engine.call('whatsapp:message', { id: sent.messageId }, b.apiKey))).code).toBe(
       'NOT_FOUND',
     );
-    expect((await t.engine.call('whatsapp:instances', {}, b.apiKey)).items.map((i) => i.id)).toEqual(b.instanceIds);
+    expect((await t.engine.call('whatsapp:instances', {}, b.apiKey)).items.map((i) => i.id)).toEqual(
+      b.instanceIds,
+    );
     expect(await t.engine.call('billing:balance', {}, b.apiKey)).toMatchObject({
       orgId: b.orgId,
       quota: { plan: { id: 'starter' }, messages: { used: 0, included: 2000 } },
@@ -234,7 +246,11 @@ describe('the guard', () => {
     }
     const p1 = await t.engine.call('billing:transactions', { limit: '3' }, org.apiKey);
     expect(p1.items).toHaveLength(3);
-    const p2 = await t.engine.call('billing:transactions', { cursor: p1.nextCursor!, limit: '3' }, org.apiKey);
+    const p2 = await t.engine.call(
+      'billing:transactions',
+      { cursor: p1.nextCursor!, limit: '3' },
+      org.apiKey,
+    );
     expect(p2.items).toHaveLength(1);
     expect(p2.nextCursor).toBeNull();
     const insert = t.engine.db.sqlite.prepare(
@@ -249,7 +265,7 @@ describe('the guard', () => {
     expect(forged.code).toBe('VALIDATION_ERROR');
   });
 
-  it("dead letters: an org lists, retries and resolves its own only", async () => {
+  it('dead letters: an org lists, retries and resolves its own only', async () => {
     const a = await t.org({ plan: 'starter' });
     const b = await t.org({ plan: 'starter' });
     const sent = await send(a.apiKey);
@@ -306,7 +322,9 @@ describe('the guard on the BullMQ backend', () => {
         id: sent.messageId,
         data: { orgId: org.orgId, messageId: sent.messageId },
       });
-      expect((r.engine.db.sqlite.prepare(`SELECT count(*) AS n FROM job_outbox`).get() as { n: number }).n).toBe(0);
+      expect(
+        (r.engine.db.sqlite.prepare(`SELECT count(*) AS n FROM job_outbox`).get() as { n: number }).n,
+      ).toBe(0);
     } finally {
       await r.dispose();
     }

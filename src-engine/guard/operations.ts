@@ -12,6 +12,8 @@ import type { Charges } from '../ledger/charges.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { Quotas } from '../ledger/quota.ts';
 import type { JobQueue } from '../queue/port.ts';
+import { toAiVoices, type KokoroClient } from '../gateways/kokoro/index.ts';
+import { toAiModels, type OllamaClient } from '../gateways/ollama/index.ts';
 import { addInstanceCommand } from './commands/add-instance.ts';
 import { runAgentCommand } from './commands/run-agent.ts';
 import { sendMessageCommand } from './commands/send-message.ts';
@@ -36,6 +38,8 @@ export interface OperationsDeps {
   charges: Charges;
   queue: JobQueue;
   health: () => Promise<Health>;
+  ollama: OllamaClient;
+  kokoro: KokoroClient;
   now?: () => number;
 }
 
@@ -119,6 +123,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     'agents:get': query('agents:get', (orgId, { id }) =>
       toAgentRun(found(st.run.get(id, orgId), 'agent run', id)),
     ),
+    'ai:models': query('ai:models', async () => {
+      const [tags, ps] = await Promise.all([deps.ollama.tags(), deps.ollama.ps()]);
+      return { models: toAiModels(tags, ps) };
+    }),
+    'ai:voices': query('ai:voices', async () => ({ voices: toAiVoices(await deps.kokoro.voices()) })),
     'billing:balance': query('billing:balance', (orgId) => ({
       ...ledger.balance(orgId),
       quota: quotas.quota(orgId),
