@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../src-engine/db/connection.ts';
 import { createSqliteQueue } from '../src-engine/queue/sqlite.ts';
+import { startUntil as startProcess } from './support/process.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'agencia-desk-engine.js');
 let dir: string;
@@ -22,23 +23,8 @@ const env = (extra: Record<string, string> = {}) => ({
 const cli = (args: string[], extra: Record<string, string> = {}) =>
   spawnSync(process.execPath, [BIN, ...args], { env: env(extra), encoding: 'utf8', timeout: 30_000 });
 
-/** Starts a long-running process and resolves once a stdout line matches. */
-function startUntil(args: string[], pattern: RegExp, extra: Record<string, string> = {}) {
-  const child = spawn(process.execPath, args, { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const ready = new Promise<RegExpMatchArray>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += String(d);
-      const m = stdout.match(pattern);
-      if (m) resolve(m);
-    });
-    void exited.then((code) => reject(new Error(`exited ${code} before ready: ${stdout}\n${stderr}`)));
-  });
-  return { child, ready, exited, output: () => stdout };
-}
+const startUntil = (args: string[], pattern: RegExp, extra: Record<string, string> = {}) =>
+  startProcess(args, pattern, env(extra));
 
 describe('agencia-desk-engine CLI', () => {
   it('migrate applies the schema once', () => {
@@ -76,6 +62,48 @@ describe('agencia-desk-engine CLI', () => {
       backend: 'bullmq',
       health: { status: 'ok', checks: { queue: { status: 'healthy' } } },
     });
+  });
+
+  it('seed, keys and topup: an org with its key and credit, more keys, revocation, a top-up', async () => {
+    const seeded = cli(['seed', '--org', 'Agencia Sol', '--plan', 'starter', '--credits', '12.5', '--json']);
+    expect(seeded.status, seeded.stderr).toBe(0);
+    const { orgId, apiKey, plan, keyId } = JSON.parse(seeded.stdout) as Record<string, string>;
+    expect(plan).toBe('starter');
+    expect(apiKey).toMatch(/^ad_[A-Za-z0-9]{8}_/);
+    const created = cli(['keys', 'create', '--org', orgId!, '--name', 'n8n', '--json']);
+    const second = JSON.parse(created.stdout) as { keyId: string; apiKey: string };
+    expect(second.apiKey).not.toBe(apiKey);
+    expect(cli(['keys', 'revoke', '--id', keyId!]).status).toBe(0);
+    const listed = JSON.parse(cli(['keys', 'list', '--org', orgId!, '--json']).stdout) as {
+      id: string;
+      revokedAt: number | null;
+    }[];
+    expect(listed.map((k) => [k.id, k.revokedAt !== null])).toEqual([
+      [keyId, true],
+      [second.keyId, false],
+    ]);
+    const topped = cli(['topup', '--org', orgId!, '--credits', '0.05', '--json']);
+    expect(JSON.parse(topped.stdout)).toMatchObject({
+      orgId,
+      postedMicro: 12_550_000,
+      availableMicro: 12_550_000,
+    });
+    // The key works against a running engine; the revoked one does not.
+    const run = startUntil([BIN, 'start', '--port', '0'], /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    try {
+      const base = (await run.ready)[1]!;
+      const balance = (key: string) =>
+        fetch(`${base}/api/v1/billing/balance`, { headers: { authorization: `Bearer ${key}` } });
+      expect((await balance(second.apiKey)).status).toBe(200);
+      expect((await balance(apiKey!)).status).toBe(401);
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+    const bad = cli(['topup', '--org', orgId!, '--credits', '-3']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--credits');
+    expect(cli(['topup', '--org', 'nope', '--credits', '1']).status).toBe(1);
   });
 
   it('refuses a bad setting, naming the variable, and an unknown command', () => {

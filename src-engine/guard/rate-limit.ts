@@ -14,7 +14,8 @@ export interface RateLimiter {
 
 /**
  * Fixed one-minute windows per org (rate-limiter-flexible). In memory for the embedded engine (one
- * engine per data dir, see lock.ts), in Redis when REDIS_URL is set so engines sharing it share limits.
+ * engine per data dir, see lock.ts), in Redis when REDIS_URL is set so engines sharing it share limits
+ * (in memory again while Redis is unreachable).
  * The limit is per plan, so there is one limiter per distinct limit.
  */
 export function createRateLimiter(deps: { redis?: Redis; keyPrefix?: string } = {}): RateLimiter {
@@ -23,8 +24,14 @@ export function createRateLimiter(deps: { redis?: Redis; keyPrefix?: string } = 
     let l = limiters.get(points);
     if (!l) {
       const opts = { points, duration: 60, keyPrefix: `${deps.keyPrefix ?? 'agencia:rl'}:${points}` };
+      // With Redis down, requests fall back to per-process limits instead of failing or hanging.
       l = deps.redis
-        ? new RateLimiterRedis({ ...opts, storeClient: deps.redis })
+        ? new RateLimiterRedis({
+            ...opts,
+            storeClient: deps.redis,
+            rejectIfRedisNotReady: true,
+            insuranceLimiter: new RateLimiterMemory(opts),
+          })
         : new RateLimiterMemory(opts);
       limiters.set(points, l);
     }

@@ -44,9 +44,9 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** Starts a throwaway redis-server on a free 127.0.0.1 port with persistence off. */
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
+/** Starts a throwaway redis-server on 127.0.0.1 (a free port unless given) with persistence off. */
+export async function startRedis(opts: { port?: number } = {}): Promise<TestRedis> {
+  const port = opts.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'agencia-redis-'));
   const child = spawn(
     'redis-server',
