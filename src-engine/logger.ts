@@ -5,6 +5,10 @@ export type Service = 'engine' | 'main' | 'ledger';
 
 /** Paths whose values never reach a log line. */
 export const REDACT_PATHS = [
+  'jwtKey',
+  '*.jwtKey',
+  'headers["x-agencia-webhook-secret"]',
+  'req.headers["x-agencia-webhook-secret"]',
   'apiKey',
   'api_key',
   'apikey',

@@ -43,6 +43,84 @@ export const CONFIG_VARS = {
     schema: z.string().min(1).optional(),
     doc: "Docker engine for the cage; unset = dockerode's default socket.",
   },
+  EVOLUTION_API_KEY: {
+    schema: z.string().min(1).optional(),
+    secret: true,
+    doc: 'Evolution API key (`apikey` header).',
+  },
+  EVOLUTION_WEBHOOK_SECRET: {
+    schema: z.string().min(16).optional(),
+    secret: true,
+    doc: 'Shared secret Evolution sends in `x-agencia-webhook-secret` to POST /webhooks/evolution.',
+  },
+  EVOLUTION_WEBHOOK_JWT_KEY: {
+    schema: z.string().min(16).optional(),
+    secret: true,
+    doc: "The `jwt_key` of Evolution's webhook config: accepts its HS256 bearer tokens instead of the secret.",
+  },
+  EVOLUTION_TIMEOUT_MS: {
+    schema: z.coerce.number().int().min(1000).max(120_000).default(15_000),
+    doc: 'How long one Evolution API call may take (plus the typing delay it is asked to wait).',
+  },
+  SMARTSEND_JITTER_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+-\d+$/, 'min-max in ms, e.g. 2000-7000')
+      .default('2000-7000'),
+    doc: 'Gap between two messages of one number: random in min-max ms.',
+  },
+  SMARTSEND_BURST: {
+    schema: z
+      .string()
+      .regex(/^\d+-\d+$/, 'min-max messages, e.g. 20-60')
+      .default('20-60'),
+    doc: 'Messages in a burst before a pause: random in min-max.',
+  },
+  SMARTSEND_BURST_PAUSE_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+(-\d+)?$/, 'ms or min-max ms')
+      .default('300000-900000'),
+    doc: 'Pause after a burst: ms or min-max ms (default 5-15 min).',
+  },
+  SMARTSEND_QUIET_HOURS: {
+    schema: z
+      .string()
+      .regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/, 'HH:MM-HH:MM, e.g. 21:00-08:00')
+      .optional(),
+    doc: "No sending between these hours, in the org's time zone (unset = none).",
+  },
+  SMARTSEND_DAILY_CAP: {
+    schema: z.coerce.number().int().min(1).max(100_000).default(1000),
+    doc: 'Messages per number per day once warm-up is over.',
+  },
+  CAGE_IMAGE: {
+    schema: z.string().min(1).default('agencia-cage:latest'),
+    doc: 'Docker image of the agent cage.',
+  },
+  CAGE_MEMORY_MB: {
+    schema: z.coerce.number().int().min(64).max(65_536).default(512),
+    doc: 'Memory limit of one cage (swap is the same).',
+  },
+  CAGE_CONCURRENCY: {
+    schema: z.coerce.number().int().min(1).max(64).default(2),
+    doc: 'Agent runs at once; the rest wait in the queue.',
+  },
+  CAGE_TIMEOUT_S: {
+    schema: z.coerce.number().int().min(5).max(86_400).default(600),
+    doc: 'Longest an agent run may take before its cage is killed.',
+  },
+  CAGE_RUNTIME: {
+    schema: z.string().min(1).optional(),
+    doc: 'OCI runtime for cages, e.g. runsc (gVisor) when installed; unset = Docker default.',
+  },
+  LOW_CREDIT_ALERT: {
+    schema: z
+      .string()
+      .regex(/^\d+(\.\d{1,6})?$/, 'credits, e.g. 1 or 0.5')
+      .default('1'),
+    doc: 'Raise a compliance alert when available credit drops below this many credits.',
+  },
 } as const satisfies Record<string, { schema: z.ZodType; doc: string; secret?: boolean }>;
 
 export type ConfigVar = keyof typeof CONFIG_VARS;
@@ -71,6 +149,12 @@ export interface EngineConfig {
     ledgerUrl?: string;
     dockerHost?: string;
   };
+  evolution: { apiKey?: string; webhookSecret?: string; webhookJwtKey?: string; timeoutMs: number };
+  /** Raw SmartSend settings, parsed by src-engine/smartsend. */
+  smartsend: { jitterMs: string; burst: string; burstPauseMs: string; quietHours?: string; dailyCap: number };
+  cage: { image: string; memoryMb: number; concurrency: number; timeoutS: number; runtime?: string };
+  /** Credits (decimal string) under which a low-credit alert fires. */
+  lowCreditAlert: string;
 }
 
 export class ConfigError extends Error {
@@ -159,6 +243,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       ledgerUrl: c.LEDGER_URL,
       dockerHost: c.DOCKER_HOST,
     },
+    evolution: {
+      apiKey: c.EVOLUTION_API_KEY,
+      webhookSecret: c.EVOLUTION_WEBHOOK_SECRET,
+      webhookJwtKey: c.EVOLUTION_WEBHOOK_JWT_KEY,
+      timeoutMs: c.EVOLUTION_TIMEOUT_MS,
+    },
+    smartsend: {
+      jitterMs: c.SMARTSEND_JITTER_MS,
+      burst: c.SMARTSEND_BURST,
+      burstPauseMs: c.SMARTSEND_BURST_PAUSE_MS,
+      quietHours: c.SMARTSEND_QUIET_HOURS,
+      dailyCap: c.SMARTSEND_DAILY_CAP,
+    },
+    cage: {
+      image: c.CAGE_IMAGE,
+      memoryMb: c.CAGE_MEMORY_MB,
+      concurrency: c.CAGE_CONCURRENCY,
+      timeoutS: c.CAGE_TIMEOUT_S,
+      runtime: c.CAGE_RUNTIME,
+    },
+    lowCreditAlert: c.LOW_CREDIT_ALERT,
   };
 }
 
@@ -169,5 +274,11 @@ export function describeConfig(c: EngineConfig): Record<string, unknown> {
     ...c,
     redisUrl: mask(c.redisUrl),
     services: { ...c.services, ledgerUrl: mask(c.services.ledgerUrl) },
+    evolution: {
+      timeoutMs: c.evolution.timeoutMs,
+      apiKey: c.evolution.apiKey && '***',
+      webhookSecret: c.evolution.webhookSecret && '***',
+      webhookJwtKey: c.evolution.webhookJwtKey && '***',
+    },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AlertSchema } from './compliance.ts';
 import { LedgerKindSchema } from './ledger.ts';
 
 const base = { queue: z.string(), jobId: z.string(), ts: z.number().int() };
@@ -59,6 +60,15 @@ export const LedgerEventSchema = z.discriminatedUnion('type', [
 export type LedgerEvent = z.infer<typeof LedgerEventSchema>;
 export type LedgerEventType = LedgerEvent['type'];
 
-/** Every event the engine emits. Later areas (alerts, instances, agent logs) join this union. */
-export const EngineEventSchema = z.union([JobEventSchema, LedgerEventSchema]);
+/** A compliance alert was raised (70/85/95 % of the plan, low credit, a banned number, a failed run). */
+export const AlertEventSchema = z.object({
+  type: z.literal('alert.raised'),
+  orgId: z.string(),
+  ts: z.number().int(),
+  alert: AlertSchema,
+});
+export type AlertEvent = z.infer<typeof AlertEventSchema>;
+
+/** Every event the engine emits. Later areas (instances, agent logs) join this union. */
+export const EngineEventSchema = z.union([JobEventSchema, LedgerEventSchema, AlertEventSchema]);
 export type EngineEvent = z.infer<typeof EngineEventSchema>;

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Alert, AlertKind } from '../contracts/compliance.ts';
+import type { AlertEvent } from '../contracts/events.ts';
+import type { Sqlite } from '../db/connection.ts';
+import { toAlert, type AlertRow } from '../guard/rows.ts';
+import { formatCredits } from '../ledger/money.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { Quotas } from '../ledger/quota.ts';
+
+/** Shares of the plan's monthly messages that raise an alert, once each per cycle. */
+export const QUOTA_THRESHOLDS = [70, 85, 95] as const;
+
+export interface Compliance {
+  /** Raises the quota and low-credit alerts the org has newly crossed; returns the new ones. */
+  checkOrg(orgId: string): Alert[];
+  /** A one-off alert about a subject (a banned number, a failed agent run); once per subject. */
+  raise(
+    orgId: string,
+    kind: Extract<AlertKind, 'instance_banned' | 'agent_failed'>,
+    subject: string,
+    message: string,
+  ): Alert | null;
+}
+
+/**
+ * Compliance alerts: persisted once per (org, kind, threshold, period) by a unique index, so checking
+ * again — from two workers, or after a restart — never raises a duplicate; each new one is an event
+ * (the tray notifies) and is listed at /compliance/alerts. `cycle` holds the billing cycle for quota
+ * and low-credit alerts, and the subject (instance or run id) for one-off alerts.
+ */
+export function createCompliance(deps: {
+  sqlite: Sqlite;
+  quotas: Quotas;
+  ledger: Ledger;
+  /** Available credit under this (micro-credits) raises a low-credit alert once per cycle. */
+  lowCreditMicro: number;
+  events?: { emit(event: AlertEvent): void };
+  now?: () => number;
+  newId?: () => string;
+}): Compliance {
+  const now = deps.now ?? Date.now;
+  const newId = deps.newId ?? randomUUID;
+  const insert = deps.sqlite.prepare<[string, string, string, number, string, string, number], AlertRow>(
+    `INSERT INTO alerts (id, org_id, kind, threshold, cycle, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT(org_id, kind, threshold, cycle) DO NOTHING RETURNING *`,
+  );
+
+  function put(
+    orgId: string,
+    kind: AlertKind,
+    threshold: number,
+    period: string,
+    message: string,
+  ): Alert | null {
+    const at = now();
+    const row = insert.get(newId(), orgId, kind, threshold, period, message, at);
+    if (!row) return null;
+    const alert = toAlert(row);
+    deps.events?.emit({ type: 'alert.raised', orgId, ts: at, alert });
+    return alert;
+  }
+
+  return {
+    checkOrg(orgId) {
+      const quota = deps.quotas.quota(orgId);
+      const { used, included } = quota.messages;
+      const raised: Alert[] = [];
+      for (const th of QUOTA_THRESHOLDS) {
+        if (included > 0 && used * 100 >= included * th) {
+          const a = put(
+            orgId,
+            'quota',
+            th,
+            quota.cycle.cycle,
+            `${used} of ${included} messages used this cycle (${th} %)`,
+          );
+          if (a) raised.push(a);
+        }
+      }
+      const { availableMicro } = deps.ledger.balance(orgId);
+      if (availableMicro < deps.lowCreditMicro) {
+        const a = put(
+          orgId,
+          'low_credit',
+          0,
+          quota.cycle.cycle,
+          `Available credit is ${formatCredits(availableMicro)}, under ${formatCredits(deps.lowCreditMicro)}`,
+        );
+        if (a) raised.push(a);
+      }
+      return raised;
+    },
+    raise(orgId, kind, subject, message) {
+      return put(orgId, kind, 0, subject, message);
+    },
+  };
+}
