@@ -15,6 +15,11 @@ const BENCHES: Record<string, Bench> = {
       'embedded SQLite queue vs BullMQ on a local redis-server: add and process (concurrency 1 and 8) ratios; RSS of 100,000 waiting jobs',
     run: async () => (await import('./queue.ts')).main(),
   },
+  smartsend: {
+    description:
+      'SmartSend planner: messages/s it can schedule over 20 instances (rotation, pacing, caps, quiet hours, warm-up), simulated time',
+    run: async () => (await import('./smartsend.ts')).main(),
+  },
 };
 
 function usage(): void {

@@ -42,7 +42,11 @@ describe('compliance alerts', () => {
     quotas.bumpUsage(orgId, { messages: 13 });
     expect(compliance.checkOrg(orgId).map((a) => a.threshold)).toEqual([85, 95]);
     expect(events.map((e) => e.alert.threshold)).toEqual([70, 85, 95]);
-    expect(events[0]).toMatchObject({ type: 'alert.raised', orgId, alert: { kind: 'quota', cycle: '2026-11' } });
+    expect(events[0]).toMatchObject({
+      type: 'alert.raised',
+      orgId,
+      alert: { kind: 'quota', cycle: '2026-11' },
+    });
     // The next cycle starts from zero and may alert again.
     clock.advance(31 * 86_400_000);
     quotas.bumpUsage(orgId, { messages: 40 });

@@ -326,7 +326,14 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       let from = q.cursor === undefined ? '+inf' : `(${q.cursor}`;
       for (;;) {
         const chunk = q.orgId === undefined ? q.limit + 1 : 200;
-        const ids = await client.zrevrangebyscore(keys.index(q.queue, state), from, '-inf', 'LIMIT', 0, chunk);
+        const ids = await client.zrevrangebyscore(
+          keys.index(q.queue, state),
+          from,
+          '-inf',
+          'LIMIT',
+          0,
+          chunk,
+        );
         found.push(...(await Promise.all(ids.map(readDeadLetter))).filter(ofOrg));
         if (found.length > q.limit || ids.length < chunk) break;
         from = `(${ids[ids.length - 1]!}`;

@@ -65,11 +65,7 @@ export interface JobQueue {
    * transaction, so the job and the rows that describe it commit or roll back together. Call
    * `announce` after the commit (it emits `job.queued` and wakes workers).
    */
-  addInTransaction?(
-    queue: string,
-    data: unknown,
-    opts?: JobOptions,
-  ): { result: AddResult; announce(): void };
+  addInTransaction?(queue: string, data: unknown, opts?: JobOptions): { result: AddResult; announce(): void };
   process<T = unknown>(queue: string, handler: JobHandler<T>, opts?: WorkerOptions): Worker;
   getJob(queue: string, id: string): Promise<JobInfo | null>;
   counts(queue: string): Promise<JobCounts>;
