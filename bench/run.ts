@@ -15,6 +15,16 @@ const BENCHES: Record<string, Bench> = {
       'embedded SQLite queue vs BullMQ on a local redis-server: add and process (concurrency 1 and 8) ratios; RSS of 100,000 waiting jobs',
     run: async () => (await import('./queue.ts')).main(),
   },
+  guard: {
+    description:
+      'guarded whatsapp:send (validate -> ... -> enqueue, embedded SQLite; free and paid paths) vs a BullMQ add loop on a local redis-server, concurrency 1 and 8',
+    run: async () => (await import('./guard.ts')).main(),
+  },
+  http: {
+    description:
+      'POST /api/v1/whatsapp/send through createApiServer vs a bare Fastify hello-world route, autocannon: req/s, p50/p99',
+    run: async () => (await import('./http.ts')).main(),
+  },
   smartsend: {
     description:
       'SmartSend planner: messages/s it can schedule over 20 instances (rotation, pacing, caps, quiet hours, warm-up), simulated time',
