@@ -1,0 +1,161 @@
+import type Docker from 'dockerode';
+import {
+  CageOptionsSchema,
+  CageRunRequestSchema,
+  type CageOptions,
+  type CageOptionsInput,
+  type CageRunRequestInput,
+  type CageRunResult,
+} from '../contracts/cage.ts';
+import type { Check } from '../contracts/health.ts';
+import { AppError, errorMessage, parseOrThrow } from '../errors.ts';
+import type { OllamaClient } from '../gateways/ollama/index.ts';
+import type { Logger } from '../logger.ts';
+import { dockerFailure } from './docker-calls.ts';
+import { Limiter } from './limiter.ts';
+import { reapCages, type ReapedCage } from './reaper.ts';
+import { runInCage, type CageRunCall } from './session.ts';
+
+export interface CageEngineDeps {
+  docker: Docker;
+  /** The model behind every run: the cage never reaches it directly. */
+  ollama: OllamaClient;
+  log: Logger;
+  options?: CageOptionsInput;
+  clock?: () => number;
+}
+
+export interface CageEngine {
+  readonly options: CageOptions;
+  /**
+   * Runs one task in a fresh cage and resolves with how it ended (also on timeout, cancel and
+   * every limit). Rejects only when the run could not be started: bad request (VALIDATION_ERROR),
+   * a run id already running (CONFLICT), Docker down, image missing or runtime absent (UNAVAILABLE).
+   * Waits for a free slot first (`concurrency`); aborting the signal while waiting cancels it.
+   */
+  run(request: CageRunRequestInput, call?: CageRunCall): Promise<CageRunResult>;
+  /** Removes containers this engine left behind (a crash); call at start-up, before any run. */
+  reap(): Promise<ReapedCage[]>;
+  /** Docker answers and the cage image is there. */
+  health(): Promise<Check>;
+  stats(): { running: number; queued: number };
+  /** Cancels every run, waits until their containers are removed; later runs are refused. */
+  close(): Promise<void>;
+}
+
+const HEALTH_TIMEOUT_MS = 3000;
+
+export function createCageEngine(deps: CageEngineDeps): CageEngine {
+  const options = CageOptionsSchema.parse(deps.options ?? {});
+  const clock = deps.clock ?? Date.now;
+  const log = deps.log.child({ module: 'cage' });
+  const limiter = new Limiter(options.concurrency);
+  const live = new Map<string, { stop: AbortController; done: Promise<unknown> }>();
+  let closed = false;
+  let runtimeChecked: Promise<void> | undefined;
+
+  /** A configured runtime must exist: silently falling back to a weaker isolation is not an option. */
+  function checkRuntime(): Promise<void> {
+    const wanted = options.runtime;
+    if (!wanted) return Promise.resolve();
+    runtimeChecked ??= deps.docker.info().then(
+      (info: { Runtimes?: Record<string, unknown> }) => {
+        const known = Object.keys(info.Runtimes ?? {});
+        if (!known.includes(wanted)) {
+          throw new AppError(
+            'UNAVAILABLE',
+            `CAGE_RUNTIME is "${wanted}" but Docker has no such runtime (it has: ${known.join(', ') || 'none'}).`,
+          );
+        }
+      },
+      (err: unknown) => {
+        throw dockerFailure(err, options.image);
+      },
+    );
+    // A failed check is retried on the next run (Docker may come back, the runtime be installed).
+    runtimeChecked.catch(() => (runtimeChecked = undefined));
+    return runtimeChecked;
+  }
+
+  async function run(request: CageRunRequestInput, call: CageRunCall = {}): Promise<CageRunResult> {
+    if (closed) throw new AppError('UNAVAILABLE', 'the cage engine is shutting down');
+    const req = parseOrThrow(CageRunRequestSchema, request, 'cage run');
+    if (live.has(req.runId)) throw new AppError('CONFLICT', `run ${req.runId} is already running`);
+    const stop = new AbortController();
+    const signal = call.signal ? AbortSignal.any([call.signal, stop.signal]) : stop.signal;
+    const runDeps = {
+      docker: deps.docker,
+      options,
+      ollama: deps.ollama,
+      log,
+      clock,
+      runtime: options.runtime,
+    };
+    const runCall = { signal, onLog: call.onLog };
+    const task = (async () => {
+      let release: () => void;
+      try {
+        release = await limiter.acquire(signal);
+      } catch {
+        // Cancelled while queued: the run ends as cancelled without ever getting a container.
+        return runInCage(req, runDeps, runCall);
+      }
+      try {
+        await checkRuntime();
+        return await runInCage(req, runDeps, runCall);
+      } finally {
+        release();
+      }
+    })();
+    live.set(req.runId, { stop, done: task.catch(() => {}) });
+    try {
+      const result = await task;
+      log.info(
+        { runId: req.runId, status: result.status, failure: result.failure, ms: result.durationMs },
+        'cage run ended',
+      );
+      return result;
+    } finally {
+      live.delete(req.runId);
+    }
+  }
+
+  async function health(): Promise<Check> {
+    try {
+      await within(deps.docker.ping(), HEALTH_TIMEOUT_MS);
+    } catch (err) {
+      return { status: 'unhealthy', reason: `Docker is not reachable: ${errorMessage(err)}` };
+    }
+    try {
+      await within(deps.docker.getImage(options.image).inspect(), HEALTH_TIMEOUT_MS);
+    } catch {
+      return {
+        status: 'unhealthy',
+        reason: `the cage image "${options.image}" is not built (run \`cage build\`)`,
+      };
+    }
+    return { status: 'healthy' };
+  }
+
+  return {
+    options,
+    run,
+    reap: () => reapCages(deps.docker, options.engineId, new Set(live.keys())),
+    health,
+    stats: () => ({ running: limiter.running, queued: limiter.queued }),
+    async close() {
+      closed = true;
+      for (const r of live.values()) r.stop.abort(new Error('the engine is shutting down'));
+      await Promise.all([...live.values()].map((r) => r.done));
+    },
+  };
+}
+
+/** `promise`, or a rejection after `ms`: a hung Docker must not hang a health check. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
