@@ -2,11 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { EngineConfig } from './config/index.ts';
 import { openDatabase, type DatabaseHandle } from './db/connection.ts';
-import { AppError } from './errors.ts';
+import { AppError, parseOrThrow } from './errors.ts';
 import { createApiKeys } from './guard/api-keys.ts';
+import { addInstanceCommand } from './guard/commands/add-instance.ts';
+import { toInstance, type InstanceRow } from './guard/rows.ts';
 import { createLedger } from './ledger/ledger.ts';
 import { formatCredits, parseCredits } from './ledger/money.ts';
 import { createOrganization } from './ledger/orgs.ts';
+import { createQuotas } from './ledger/quota.ts';
 
 /*
  * Operator commands on the engine's database (they work whether or not an engine is running: the
@@ -18,7 +21,10 @@ export const ADMIN_USAGE = `  seed --org NAME --plan free|starter|partner [--cre
   keys create --org ID [--name NAME] [--json]   Create another API key for an org
   keys revoke --id KEY_ID                  Revoke an API key (by its id, see "keys list")
   keys list --org ID [--json]              List an org's API keys (never the keys themselves)
-  topup --org ID --credits N [--json]      Add credit (a local ADJUSTMENT until the hosted ledger)`;
+  topup --org ID --credits N [--json]      Add credit (a local ADJUSTMENT until the hosted ledger)
+  instances add --org ID --name NAME --evolution-instance NAME [--warmup-day N] [--json]
+                                           Add a WhatsApp number (an Evolution instance) to an org
+  instances list [--org ID] [--json]       List WhatsApp numbers with their health`;
 
 type Print = (line: string) => void;
 
@@ -141,11 +147,71 @@ function topup(args: string[], config: EngineConfig, print: Print): number {
   return 0;
 }
 
+function instances(args: string[], config: EngineConfig, print: Print): number {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      org: { type: 'string' },
+      name: { type: 'string' },
+      'evolution-instance': { type: 'string' },
+      'warmup-day': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  return withDb(config, (db) => {
+    switch (sub) {
+      case 'add': {
+        // The same command the API runs (plan limit, unique name), applied by the operator.
+        const cmd = addInstanceCommand({ sqlite: db.sqlite, quotas: createQuotas({ sqlite: db.sqlite }) });
+        const principal = { orgId: required(values.org, '--org'), via: 'session' } as const;
+        const input = parseOrThrow(
+          cmd.schema,
+          {
+            name: required(values.name, '--name'),
+            evolutionInstance: required(values['evolution-instance'], '--evolution-instance'),
+            ...(values['warmup-day'] === undefined ? {} : { warmupDay: Number(values['warmup-day']) }),
+          },
+          'instance',
+        );
+        const instance = db.sqlite.transaction(() => {
+          cmd.check?.(principal, input);
+          return cmd.execute(principal, input).output;
+        })();
+        print(
+          values.json
+            ? JSON.stringify(instance)
+            : `Added "${instance.name}" (${instance.id}) -> Evolution instance "${instance.evolutionInstance}", ${instance.health}`,
+        );
+        return 0;
+      }
+      case 'list': {
+        const rows = db.sqlite
+          .prepare<{ org: string | null }, InstanceRow>(
+            `SELECT * FROM whatsapp_instances WHERE @org IS NULL OR org_id = @org ORDER BY org_id, created_at, id`,
+          )
+          .all({ org: values.org ?? null })
+          .map(toInstance);
+        if (values.json) print(JSON.stringify(rows));
+        else
+          for (const i of rows) {
+            print(`${i.id}  ${i.name}  evolution:${i.evolutionInstance}  ${i.health}  org:${i.orgId}`);
+          }
+        return 0;
+      }
+      default:
+        throw new AppError('VALIDATION_ERROR', `instances: expected add or list, not "${sub ?? ''}"`);
+    }
+  });
+}
+
 /** The operator commands, by name; undefined when `command` is not one of them. */
 const ADMIN: Record<string, (args: string[], config: EngineConfig, print: Print) => number> = {
   seed,
   keys,
   topup,
+  instances,
 };
 export function adminCommand(command: string) {
   return Object.hasOwn(ADMIN, command) ? ADMIN[command] : undefined;

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { createCompliance, type Compliance } from './compliance/alerts.ts';
 import type { EngineConfig } from './config/index.ts';
 import type { EngineEvent } from './contracts/events.ts';
 import type { Check, Health } from './contracts/health.ts';
@@ -14,14 +15,17 @@ import { createGuard } from './guard/pipeline.ts';
 import { createRateLimiter } from './guard/rate-limit.ts';
 import { createSessions, type Sessions } from './guard/sessions.ts';
 import { serviceChecks } from './health-checks.ts';
+import { createEvolutionClient } from './gateways/evolution/index.ts';
 import { createKokoroClient, type KokoroClient } from './gateways/kokoro/index.ts';
 import { createOllamaClient, type OllamaClient } from './gateways/ollama/index.ts';
 import { createCharges, type Charges } from './ledger/charges.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
+import { parseCredits } from './ledger/money.ts';
 import { createQuotas, type Quotas } from './ledger/quota.ts';
 import type { Logger } from './logger.ts';
 import type { JobQueue } from './queue/port.ts';
 import { createSqliteQueue } from './queue/sqlite.ts';
+import { startSmartSend, type SmartSendRuntime } from './smartsend/runtime.ts';
 
 export interface Engine extends Operations {
   readonly config: EngineConfig;
@@ -37,6 +41,9 @@ export interface Engine extends Operations {
   readonly ledger: Ledger;
   readonly quotas: Quotas;
   readonly charges: Charges;
+  readonly compliance: Compliance;
+  /** WhatsApp sending; undefined when EVOLUTION_URL is not set. */
+  readonly smartsend?: SmartSendRuntime;
   readonly ollama: OllamaClient;
   readonly kokoro: KokoroClient;
   health(): Promise<Health>;
@@ -133,6 +140,36 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     sweeper.unref();
     opened.push({ close: () => clearInterval(sweeper) });
 
+    const compliance = createCompliance({
+      sqlite,
+      quotas,
+      ledger,
+      lowCreditMicro: parseCredits(config.lowCreditAlert),
+      events,
+    });
+    const evolutionUrl = config.services.evolutionUrl;
+    if (evolutionUrl && !config.evolution.apiKey)
+      log.warn('EVOLUTION_URL is set but EVOLUTION_API_KEY is not');
+    const smartsend = evolutionUrl
+      ? await startSmartSend({
+          sqlite,
+          queue,
+          evolution: createEvolutionClient({
+            baseUrl: evolutionUrl,
+            apiKey: config.evolution.apiKey ?? '',
+            timeoutMs: config.evolution.timeoutMs,
+            log: log.child({ module: 'evolution' }),
+          }),
+          charges,
+          compliance,
+          settings: config.smartsend,
+          auth: { secret: config.evolution.webhookSecret, jwtKey: config.evolution.webhookJwtKey },
+          bus: events,
+          txEvents,
+          log,
+        })
+      : undefined;
+
     const ollama = createOllamaClient({
       baseUrl: config.services.ollamaUrl,
       log: log.child({ module: 'ollama' }),
@@ -182,6 +219,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       ledger,
       quotas,
       charges,
+      compliance,
+      smartsend,
       ollama,
       kokoro,
       health,

@@ -51,6 +51,7 @@ describe('agencia-desk-engine CLI', () => {
       'ai.reply',
       'billing.sync',
       'compliance.check',
+      'smartsend.tick',
     ]);
   });
 

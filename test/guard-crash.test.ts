@@ -119,7 +119,7 @@ describe('kill -9 between reserve and enqueue', () => {
     await second.ready;
     try {
       expect(rows(`SELECT job_id FROM job_outbox`)).toEqual([]);
-      const queue = createBullmqQueue({ url, log: createLogger('test', { level: 'silent' }) });
+      const queue = createBullmqQueue({ url, log: createLogger('engine', { level: 'silent' }) });
       try {
         const messages = rows<{ id: string; reservation_id: string; org_id: string }>(
           `SELECT id, reservation_id, org_id FROM sent_messages`,

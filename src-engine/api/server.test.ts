@@ -95,9 +95,11 @@ describe('local API', () => {
     const got = new Promise<unknown>(
       (resolve) => (ws.onmessage = (m) => resolve(JSON.parse(String(m.data)))),
     );
-    const { id } = await engine.queue.add('test.ws', { hola: 1 });
+    // An engine job without an org (e.g. a schedule) is nobody's business: only the org's own arrive.
+    await engine.queue.add('test.ws', { hola: 1 });
+    const { runId } = await engine.call('agents:run', { prompt: 'hola' }, key);
     const event = JobEventSchema.parse(await got);
-    expect(event).toMatchObject({ type: 'job.queued', queue: 'test.ws', jobId: id });
+    expect(event).toMatchObject({ type: 'job.queued', queue: 'agent.run', jobId: runId });
     ws.close();
   });
 });

@@ -1,6 +1,12 @@
 import swagger from '@fastify/swagger';
+import { z } from 'zod';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -13,6 +19,8 @@ import { ErrorBodySchema, type ErrorBody } from '../contracts/errors.ts';
 import { OPERATIONS, type Operation, type OperationName } from '../contracts/operations.ts';
 import type { Engine } from '../engine.ts';
 import { AppError } from '../errors.ts';
+import { jobOrgResolver } from '../guard/job-orgs.ts';
+import { registerWebhooks } from './webhooks.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 /** A WebSocket client this far behind is cut off rather than buffered without bound. */
@@ -73,7 +81,8 @@ function requestInput(req: FastifyRequest, op: Operation): unknown {
   if (op.method === 'GET') return req.query ?? {};
   const header = req.headers['idempotency-key'];
   const body = req.body ?? {};
-  if (typeof header === 'string' && typeof body === 'object' && !Array.isArray(body)) {
+  const takesKey = op.input instanceof z.ZodObject && 'idempotencyKey' in op.input.shape;
+  if (takesKey && typeof header === 'string' && typeof body === 'object' && !Array.isArray(body)) {
     return { idempotencyKey: header, ...(body as Record<string, unknown>) };
   }
   return body;
@@ -82,9 +91,22 @@ function requestInput(req: FastifyRequest, op: Operation): unknown {
 /** The engine's local HTTP API, versioned under /api/v1, with its OpenAPI document generated from zod. */
 export async function createApiServer(engine: Engine): Promise<FastifyInstance> {
   const log = engine.log.child({ module: 'api' });
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT }).withTypeProvider<ZodTypeProvider>();
+  const jobOrg = jobOrgResolver(engine.db.sqlite);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // Ids may be up to 200 characters (IdParamSchema), as over IPC.
+    maxParamLength: 200,
+    // Router errors (a bad %-escape, an over-long path parameter) bypass the error handler: same shape.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const { status, body } = toErrorReply(err);
+      void reply.status(status).send(body);
+    },
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Fastify parses text/plain by default; the API takes JSON only (415 for anything else).
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorReply(err);
@@ -156,6 +178,7 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
   }
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerWebhooks(app, engine);
 
   // The typed event stream: the same events the desktop UI gets over IPC.
   app.get(
@@ -175,7 +198,8 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
     (socket, req) => {
       const orgId = (req as FastifyRequest & { orgId?: string }).orgId;
       const off = engine.events.on((event: EngineEvent) => {
-        if ('orgId' in event && event.orgId !== orgId) return;
+        const owner = 'orgId' in event ? event.orgId : jobOrg(event);
+        if (owner !== orgId) return;
         if (socket.bufferedAmount > MAX_WS_BUFFER) {
           socket.close(1013, 'client too slow');
           return;

@@ -91,3 +91,25 @@ describe('config', () => {
     expect(JSON.stringify(describeConfig(c))).not.toContain('s3cret');
   });
 });
+
+describe('SmartSend settings', () => {
+  it.each([
+    ['SMARTSEND_JITTER_MS', '7000-2000'],
+    ['SMARTSEND_JITTER_MS', 'x'],
+    ['SMARTSEND_BURST', '60'],
+    ['SMARTSEND_QUIET_HOURS', '25:00-01:00'],
+    ['SMARTSEND_DAILY_CAP', '0'],
+  ])('refuses %s=%s at start-up, naming the variable', (name, value) => {
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: '/tmp/x', [name]: value })).toThrow(name);
+  });
+
+  it('parses good values into the settings', () => {
+    const c = loadConfig({
+      AGENCIA_DATA_DIR: '/tmp/x',
+      SMARTSEND_JITTER_MS: '1000-3000',
+      SMARTSEND_BURST: '10-20',
+      SMARTSEND_QUIET_HOURS: '22:00-07:30',
+    });
+    expect(c.smartsend).toMatchObject({ jitter: { minMs: 1000, maxMs: 3000 }, burst: { min: 10, max: 20 } });
+  });
+});

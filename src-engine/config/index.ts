@@ -2,6 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  BurstEnvSchema,
+  BurstPauseEnvSchema,
+  DailyCapEnvSchema,
+  JitterEnvSchema,
+  QuietHoursEnvSchema,
+  SmartSendSettingsSchema,
+  type SmartSendSettings,
+} from '../contracts/smartsend.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
@@ -63,36 +72,25 @@ export const CONFIG_VARS = {
     doc: 'How long one Evolution API call may take (plus the typing delay it is asked to wait).',
   },
   SMARTSEND_JITTER_MS: {
-    schema: z
-      .string()
-      .regex(/^\d+-\d+$/, 'min-max in ms, e.g. 2000-7000')
-      .default('2000-7000'),
-    doc: 'Gap between two messages of one number: random in min-max ms.',
+    schema: JitterEnvSchema.optional(),
+    doc: 'Gap between two messages of one number: random in min-max ms (default 2000-7000).',
   },
   SMARTSEND_BURST: {
-    schema: z
-      .string()
-      .regex(/^\d+-\d+$/, 'min-max messages, e.g. 20-60')
-      .default('20-60'),
-    doc: 'Messages in a burst before a pause: random in min-max.',
+    schema: BurstEnvSchema.optional(),
+    doc: 'Messages in a burst before a pause: random in min-max (default 20-60).',
   },
   SMARTSEND_BURST_PAUSE_MS: {
-    schema: z
-      .string()
-      .regex(/^\d+(-\d+)?$/, 'ms or min-max ms')
-      .default('300000-900000'),
-    doc: 'Pause after a burst: ms or min-max ms (default 5-15 min).',
+    schema: BurstPauseEnvSchema.optional(),
+    doc: 'Pause after a burst: ms or min-max ms (default 300000-900000, 5-15 min).',
   },
   SMARTSEND_QUIET_HOURS: {
-    schema: z
-      .string()
-      .regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/, 'HH:MM-HH:MM, e.g. 21:00-08:00')
-      .optional(),
-    doc: "No sending between these hours, in the org's time zone (unset = none).",
+    schema: QuietHoursEnvSchema.optional(),
+    doc: "No sending between these hours, in the org's time zone, e.g. 21:00-08:00 (unset = none).",
   },
   SMARTSEND_DAILY_CAP: {
-    schema: z.coerce.number().int().min(1).max(100_000).default(1000),
-    doc: 'Messages per number per day once warm-up is over.',
+    // A JSON config file may give it as a number.
+    schema: z.coerce.string().pipe(DailyCapEnvSchema).optional(),
+    doc: 'Messages per number per day once warm-up is over (default 1000).',
   },
   CAGE_IMAGE: {
     schema: z.string().min(1).default('agencia-cage:latest'),
@@ -150,8 +148,8 @@ export interface EngineConfig {
     dockerHost?: string;
   };
   evolution: { apiKey?: string; webhookSecret?: string; webhookJwtKey?: string; timeoutMs: number };
-  /** Raw SmartSend settings, parsed by src-engine/smartsend. */
-  smartsend: { jitterMs: string; burst: string; burstPauseMs: string; quietHours?: string; dailyCap: number };
+  /** SmartSend's pacing: the SMARTSEND_* settings over its defaults. */
+  smartsend: SmartSendSettings;
   cage: { image: string; memoryMb: number; concurrency: number; timeoutS: number; runtime?: string };
   /** Credits (decimal string) under which a low-credit alert fires. */
   lowCreditAlert: string;
@@ -249,13 +247,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       webhookJwtKey: c.EVOLUTION_WEBHOOK_JWT_KEY,
       timeoutMs: c.EVOLUTION_TIMEOUT_MS,
     },
-    smartsend: {
-      jitterMs: c.SMARTSEND_JITTER_MS,
+    smartsend: SmartSendSettingsSchema.parse({
+      jitter: c.SMARTSEND_JITTER_MS,
       burst: c.SMARTSEND_BURST,
-      burstPauseMs: c.SMARTSEND_BURST_PAUSE_MS,
+      burstPause: c.SMARTSEND_BURST_PAUSE_MS,
       quietHours: c.SMARTSEND_QUIET_HOURS,
       dailyCap: c.SMARTSEND_DAILY_CAP,
-    },
+    }),
     cage: {
       image: c.CAGE_IMAGE,
       memoryMb: c.CAGE_MEMORY_MB,

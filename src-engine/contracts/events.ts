@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AlertSchema } from './compliance.ts';
 import { LedgerKindSchema } from './ledger.ts';
+import { InstanceHealthEventSchema } from './smartsend.ts';
+import { MessageStatusSchema } from './whatsapp.ts';
 
 const base = { queue: z.string(), jobId: z.string(), ts: z.number().int() };
 
@@ -69,6 +71,24 @@ export const AlertEventSchema = z.object({
 });
 export type AlertEvent = z.infer<typeof AlertEventSchema>;
 
-/** Every event the engine emits. Later areas (instances, agent logs) join this union. */
-export const EngineEventSchema = z.union([JobEventSchema, LedgerEventSchema, AlertEventSchema]);
+/** A message's delivery status changed (sent by SmartSend, then acked through the Evolution webhook). */
+export const MessageStatusEventSchema = z.object({
+  type: z.literal('message.status'),
+  orgId: z.string(),
+  messageId: z.string(),
+  status: MessageStatusSchema,
+  ts: z.number().int(),
+});
+export type MessageStatusEvent = z.infer<typeof MessageStatusEventSchema>;
+
+export { InstanceHealthEventSchema, type InstanceHealthEvent } from './smartsend.ts';
+
+/** Every event the engine emits. Later areas (agent logs) join this union. */
+export const EngineEventSchema = z.union([
+  JobEventSchema,
+  LedgerEventSchema,
+  AlertEventSchema,
+  InstanceHealthEventSchema,
+  MessageStatusEventSchema,
+]);
 export type EngineEvent = z.infer<typeof EngineEventSchema>;

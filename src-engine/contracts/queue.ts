@@ -7,6 +7,7 @@ export const ENGINE_QUEUES = [
   'ai.reply',
   'billing.sync',
   'compliance.check',
+  'smartsend.tick',
 ] as const;
 
 const DAY_MS = 86_400_000;

@@ -193,14 +193,17 @@ export type InstanceHealthEvent = z.infer<typeof InstanceHealthEventSchema>;
 // --- SMARTSEND_* environment strings -------------------------------------------------------------
 
 /** "min-max" (or, with `single`, one number) as two integers; undefined after adding an issue. */
-function parseRange(s: string, ctx: z.RefinementCtx, single: boolean): [number, number] | undefined {
+function parseRange(
+  s: string,
+  ctx: z.RefinementCtx,
+  single: boolean,
+  example: string,
+): [number, number] | undefined {
   const m = /^\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*)?$/.exec(s);
   if (m && (m[2] !== undefined || single)) return [Number(m[1]), Number(m[2] ?? m[1])];
   ctx.addIssue({
     code: 'custom',
-    message: single
-      ? 'expected "min-max" or one number, e.g. "300000-900000"'
-      : 'expected "min-max", e.g. "2000-7000"',
+    message: `expected "min-max"${single ? ' or one number' : ''}, e.g. "${example}"`,
   });
   return undefined;
 }
@@ -215,19 +218,19 @@ function checked<T extends z.ZodType>(schema: T, value: unknown, ctx: z.Refineme
 
 /** `SMARTSEND_JITTER_MS`: "min-max" milliseconds, e.g. "2000-7000". */
 export const JitterEnvSchema = z.string().transform((s, ctx) => {
-  const r = parseRange(s, ctx, false);
+  const r = parseRange(s, ctx, false, '2000-7000');
   return r ? checked(MsRangeSchema, { minMs: r[0], maxMs: r[1] }, ctx) : z.NEVER;
 });
 
 /** `SMARTSEND_BURST`: "min-max" messages per burst, e.g. "20-60". */
 export const BurstEnvSchema = z.string().transform((s, ctx) => {
-  const r = parseRange(s, ctx, false);
+  const r = parseRange(s, ctx, false, '20-60');
   return r ? checked(CountRangeSchema, { min: r[0], max: r[1] }, ctx) : z.NEVER;
 });
 
 /** `SMARTSEND_BURST_PAUSE_MS`: "min-max" milliseconds, or one number for a fixed pause. */
 export const BurstPauseEnvSchema = z.string().transform((s, ctx) => {
-  const r = parseRange(s, ctx, true);
+  const r = parseRange(s, ctx, true, '300000-900000');
   return r ? checked(MsRangeSchema, { minMs: r[0], maxMs: r[1] }, ctx) : z.NEVER;
 });
 

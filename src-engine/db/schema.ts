@@ -82,8 +82,67 @@ export const whatsappInstances = sqliteTable(
     warmupStartedAt: integer('warmup_started_at'),
     dailyCap: integer('daily_cap'),
     createdAt: createdAt(),
+    // SmartSend's pacing state (see src-engine/contracts/smartsend.ts InstanceState).
+    warmupCompletedAt: integer('warmup_completed_at'),
+    lastSendAt: integer('last_send_at'),
+    notBefore: integer('not_before'),
+    burstCount: integer('burst_count').notNull().default(0),
+    burstTarget: integer('burst_target').notNull().default(0),
+    hourWindow: integer('hour_window'),
+    hourCount: integer('hour_count').notNull().default(0),
+    dayWindow: integer('day_window'),
+    dayCount: integer('day_count').notNull().default(0),
+    throttledUntil: integer('throttled_until'),
+    /** The latest send outcomes, oldest first: o = sent, f = failed, e = error ack. */
+    outcomes: text('outcomes').notNull().default(''),
   },
-  (t) => [uniqueIndex('whatsapp_instances_org_name').on(t.orgId, t.name)],
+  (t) => [
+    uniqueIndex('whatsapp_instances_org_name').on(t.orgId, t.name),
+    index('whatsapp_instances_evolution').on(t.evolutionInstance),
+  ],
+);
+
+/** The instance a contact (a normalised recipient) keeps hearing from, per org. */
+export const smartsendSticky = sqliteTable(
+  'smartsend_sticky',
+  {
+    orgId: text('org_id').notNull(),
+    recipient: text('recipient').notNull(),
+    instanceId: text('instance_id').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.recipient] })],
+);
+
+/** Slots SmartSend reserved for queued messages (one per message). */
+export const smartsendReservations = sqliteTable(
+  'smartsend_reservations',
+  {
+    messageId: text('message_id').primaryKey(),
+    orgId: text('org_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    /** auto | pinned */
+    mode: text('mode').notNull(),
+    recipient: text('recipient').notNull(),
+    sendAt: integer('send_at').notNull(),
+    composingMs: integer('composing_ms').notNull(),
+  },
+  (t) => [index('smartsend_reservations_instance').on(t.instanceId, t.sendAt)],
+);
+
+/** Every health change of an instance, with its reason (the traffic light's history). */
+export const instanceHealthEvents = sqliteTable(
+  'instance_health_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    instanceId: text('instance_id').notNull(),
+    orgId: text('org_id').notNull(),
+    from: text('from').notNull(),
+    to: text('to').notNull(),
+    reason: text('reason').notNull(),
+    ts: integer('ts').notNull(),
+  },
+  (t) => [index('instance_health_events_instance').on(t.instanceId, t.id)],
 );
 
 /** The embedded queue. `seq` is the job id unless the job was added with an idempotency key. */
@@ -211,6 +270,8 @@ export const sentMessages = sqliteTable(
   (t) => [
     uniqueIndex('sent_messages_idem').on(t.orgId, t.idempotencyKey),
     index('sent_messages_org').on(t.orgId),
+    // Webhook acks name the message by WhatsApp's id.
+    index('sent_messages_evolution').on(t.evolutionMessageId),
   ],
 );
 

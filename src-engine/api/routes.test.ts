@@ -1,0 +1,547 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestEngine, type TestEngine, type TestOrg } from '../../test/support/test-engine.ts';
+import { startKokoroSim } from '../../test/sim/kokoro/index.ts';
+import { startOllamaSim } from '../../test/sim/ollama/index.ts';
+import { ErrorBodySchema, type ErrorCode } from '../contracts/errors.ts';
+import { LedgerEventSchema, type EngineEvent } from '../contracts/events.ts';
+import { OPERATIONS, type OperationName } from '../contracts/operations.ts';
+import { UnrecoverableError } from '../queue/errors.ts';
+import { BODY_LIMIT, createApiServer } from './server.ts';
+
+interface Api {
+  base: string;
+  close(): Promise<void>;
+}
+
+/** The real API of a test engine, listening on 127.0.0.1 on a free port. */
+async function listen(t: TestEngine): Promise<Api> {
+  const app = await createApiServer(t.engine);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  return {
+    base: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
+    close: () => app.close(),
+  };
+}
+
+let t: TestEngine;
+let api: Api;
+beforeAll(async () => {
+  t = await startTestEngine();
+  api = await listen(t);
+});
+afterAll(async () => {
+  await api?.close();
+  await t?.dispose();
+});
+
+interface Call {
+  key?: string;
+  /** Sent as JSON unless a string (sent as is). */
+  body?: unknown;
+  headers?: Record<string, string>;
+  base?: string;
+}
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+
+async function call(method: 'GET' | 'POST', path: string, c: Call = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...c.headers };
+  if (c.key !== undefined) headers.authorization = `Bearer ${c.key}`;
+  let body: string | undefined;
+  if (c.body !== undefined) {
+    body = typeof c.body === 'string' ? c.body : JSON.stringify(c.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${c.base ?? api.base}/api/v1${path}`, { method, headers, body });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Operations seen succeeding over HTTP, so a new one cannot go untested. */
+const answered = new Set<OperationName>();
+
+/** The answer of a successful call to `name`, checked against its status and output schema. */
+function ok<N extends OperationName>(name: N, a: Answer) {
+  expect(a.status, a.text).toBe(OPERATIONS[name].status);
+  answered.add(name);
+  return OPERATIONS[name].output.parse(a.json) as ReturnType<(typeof OPERATIONS)[N]['output']['parse']>;
+}
+
+/** An error answer in the shared shape, with no stack trace or source path anywhere in it. */
+function failed(a: Answer, status: number, code: ErrorCode) {
+  expect(a.status, a.text).toBe(status);
+  expect(a.headers.get('content-type')).toMatch(/^application\/json/);
+  expect(a.text).not.toMatch(/"stack"|(\\n|\n)\s+at |\.(ts|js):\d+:\d+|node_modules|FST_ERR/);
+  const body = ErrorBodySchema.parse(a.json);
+  expect(body.error).toBe(code);
+  return body;
+}
+
+const sendBody = (extra: Record<string, unknown> = {}) => ({
+  instanceId: 'auto',
+  to: '5215512345678',
+  text: 'Hola',
+  ...extra,
+});
+
+/** The next engine event that passes `match`. */
+function nextEvent(match: (e: EngineEvent) => boolean): Promise<EngineEvent> {
+  return new Promise((resolve) => {
+    const off = t.engine.events.on((e) => {
+      if (match(e)) {
+        off();
+        resolve(e);
+      }
+    });
+  });
+}
+
+describe('every route over HTTP answers its success status with its output schema', () => {
+  let org: TestOrg;
+  beforeAll(async () => {
+    org = await t.org({ plan: 'starter', credits: '5' });
+  });
+
+  it('POST /whatsapp/send -> 202 queued; GET /whatsapp/messages/:id', async () => {
+    const sent = ok(
+      'whatsapp:send',
+      await call('POST', '/whatsapp/send', { key: org.apiKey, body: sendBody() }),
+    );
+    expect(sent).toEqual({ jobId: sent.messageId, messageId: sent.messageId, status: 'queued' });
+    const msg = ok(
+      'whatsapp:message',
+      await call('GET', `/whatsapp/messages/${sent.messageId}`, { key: org.apiKey }),
+    );
+    expect(msg).toMatchObject({
+      id: sent.messageId,
+      orgId: org.orgId,
+      to: '5215512345678',
+      status: 'queued',
+    });
+  });
+
+  it('GET and POST /whatsapp/instances (201 for a new one)', async () => {
+    const partner = await t.org({ plan: 'partner', instances: 1 });
+    const added = ok(
+      'whatsapp:addInstance',
+      await call('POST', '/whatsapp/instances', {
+        key: partner.apiKey,
+        body: { name: 'ventas', evolutionInstance: 'evo-ventas', warmupDay: 3 },
+      }),
+    );
+    expect(added).toMatchObject({ orgId: partner.orgId, name: 'ventas', health: 'WARMUP' });
+    const list = ok('whatsapp:instances', await call('GET', '/whatsapp/instances', { key: partner.apiKey }));
+    expect(list.items.map((i) => i.id)).toEqual([...partner.instanceIds, added.id]);
+  });
+
+  it('POST /agents/run -> 202 {runId}; GET /agents/runs/:id', async () => {
+    const { runId } = ok(
+      'agents:run',
+      await call('POST', '/agents/run', { key: org.apiKey, body: { prompt: 'Hola' } }),
+    );
+    const run = ok('agents:get', await call('GET', `/agents/runs/${runId}`, { key: org.apiKey }));
+    expect(run).toMatchObject({ id: runId, status: 'queued', prompt: 'Hola', maxSteps: 10 });
+  });
+
+  it('GET /billing/balance and /billing/transactions with a cursor and a limit', async () => {
+    const balance = ok('billing:balance', await call('GET', '/billing/balance', { key: org.apiKey }));
+    expect(balance).toMatchObject({ orgId: org.orgId, postedMicro: 5_000_000 });
+    t.engine.ledger.transfer({ id: randomUUID(), orgId: org.orgId, kind: 'TOPUP', amountMicro: 1_000_000 });
+    const p1 = ok(
+      'billing:transactions',
+      await call('GET', '/billing/transactions?limit=1', { key: org.apiKey }),
+    );
+    expect(p1.items).toHaveLength(1);
+    const p2 = ok(
+      'billing:transactions',
+      await call('GET', `/billing/transactions?cursor=${p1.nextCursor}&limit=1`, { key: org.apiKey }),
+    );
+    expect(p2.items).toHaveLength(1);
+    expect(p2.items[0]!.id).not.toBe(p1.items[0]!.id);
+  });
+
+  it('GET /compliance/alerts', async () => {
+    expect(ok('compliance:alerts', await call('GET', '/compliance/alerts', { key: org.apiKey }))).toEqual({
+      items: [],
+      nextCursor: null,
+    });
+  });
+
+  it('GET /dlq, POST /dlq/:id/retry (202) and /dlq/:id/resolve', async () => {
+    const dlqOrg = await t.org({ plan: 'starter' });
+    const sent = ok(
+      'whatsapp:send',
+      await call('POST', '/whatsapp/send', { key: dlqOrg.apiKey, body: sendBody() }),
+    );
+    const dead = nextEvent((e) => e.type === 'job.dead' && e.jobId === sent.jobId);
+    const worker = t.engine.queue.process('whatsapp.send', async () => {
+      throw new UnrecoverableError('number not on WhatsApp');
+    });
+    const { deadLetterId } = (await dead) as { deadLetterId: string };
+    await worker.close(0);
+
+    const list = ok(
+      'dlq:list',
+      await call('GET', '/dlq?queue=whatsapp.send&resolved=false', { key: dlqOrg.apiKey }),
+    );
+    expect(list.items.map((d) => [d.id, d.jobId, d.error])).toEqual([
+      [deadLetterId, sent.jobId, 'number not on WhatsApp'],
+    ]);
+    const retried = ok('dlq:retry', await call('POST', `/dlq/${deadLetterId}/retry`, { key: dlqOrg.apiKey }));
+    expect(retried).toMatchObject({ queue: 'whatsapp.send', deduplicated: false });
+    expect(await t.engine.queue.getJob('whatsapp.send', retried.id)).toMatchObject({ state: 'waiting' });
+    const resolved = ok(
+      'dlq:resolve',
+      await call('POST', `/dlq/${deadLetterId}/resolve`, { key: dlqOrg.apiKey }),
+    );
+    expect(resolved).toMatchObject({ id: deadLetterId, resolved: true, retriedAs: [retried.id] });
+    // Another org's dead letter is as good as missing.
+    failed(await call('POST', `/dlq/${deadLetterId}/resolve`, { key: org.apiKey }), 404, 'NOT_FOUND');
+  });
+
+  it('GET and POST /branding', async () => {
+    const partner = await t.org({ plan: 'partner' });
+    expect(ok('branding:get', await call('GET', '/branding', { key: partner.apiKey }))).toEqual({
+      branding: null,
+      allowed: true,
+    });
+    const branding = { name: 'Agencia Sol', accentColor: '#ff8800' };
+    expect(
+      ok('branding:set', await call('POST', '/branding', { key: partner.apiKey, body: branding })),
+    ).toEqual({
+      ...branding,
+      logo: null,
+    });
+    expect(ok('branding:get', await call('GET', '/branding', { key: partner.apiKey })).branding).toEqual({
+      ...branding,
+      logo: null,
+    });
+    // An integration that sends Idempotency-Key on every POST is not refused where it means nothing.
+    const withHeader = await call('POST', '/branding', {
+      key: partner.apiKey,
+      body: branding,
+      headers: { 'idempotency-key': '2b0f7c5e-6f8a-4a51-9d4e-3f1f1c1d2e3f' },
+    });
+    expect(withHeader.status).toBe(200);
+  });
+
+  it('GET /health is public', async () => {
+    expect(ok('health:get', await call('GET', '/health')).status).toBe('ok');
+  });
+
+  it('GET /ai/models and /ai/voices answer 503 UNAVAILABLE in the shared shape when the service is down', async () => {
+    for (const [path, service] of [
+      ['/ai/models', 'ollama'],
+      ['/ai/voices', 'kokoro'],
+    ] as const) {
+      const body = failed(await call('GET', path, { key: org.apiKey }), 503, 'UNAVAILABLE');
+      expect(body.details).toMatchObject({ service, kind: 'network' });
+    }
+  });
+
+  it('GET /ai/models and /ai/voices list what a running Ollama and Kokoro offer', async () => {
+    const [ollama, kokoro] = [
+      await startOllamaSim(),
+      await startKokoroSim({ voices: ['ef_dora', 'am_adam'] }),
+    ];
+    const withAi = await startTestEngine({ OLLAMA_URL: ollama.url, KOKORO_URL: kokoro.url });
+    const aiApi = await listen(withAi);
+    try {
+      const o = await withAi.org();
+      const { models } = ok(
+        'ai:models',
+        await call('GET', '/ai/models', { key: o.apiKey, base: aiApi.base }),
+      );
+      expect(models.map((m) => m.name)).toEqual(['llama3.2:latest', 'qwen2.5:7b']);
+      const { voices } = ok(
+        'ai:voices',
+        await call('GET', '/ai/voices', { key: o.apiKey, base: aiApi.base }),
+      );
+      expect(voices.map((v) => v.id).sort()).toEqual(['am_adam', 'ef_dora']);
+    } finally {
+      await aiApi.close();
+      await withAi.dispose();
+      await Promise.all([ollama.close(), kokoro.close()]);
+    }
+  });
+});
+
+describe('errors over HTTP, in the shared shape', () => {
+  let org: TestOrg;
+  beforeAll(async () => {
+    org = await t.org({ plan: 'starter' });
+  });
+
+  it('400 VALIDATION_ERROR with the issues', async () => {
+    const body = failed(
+      await call('POST', '/whatsapp/send', { key: org.apiKey, body: sendBody({ to: '12ab', extra: 1 }) }),
+      400,
+      'VALIDATION_ERROR',
+    );
+    expect(body.details).toMatchObject({
+      issues: expect.arrayContaining([expect.objectContaining({ path: ['to'] })]),
+    });
+    const query = failed(
+      await call('GET', '/billing/transactions?limit=0', { key: org.apiKey }),
+      400,
+      'VALIDATION_ERROR',
+    );
+    expect(query.details).toMatchObject({ issues: [expect.objectContaining({ path: ['limit'] })] });
+  });
+
+  it('401 without a key or with a bad one, as Bearer or X-Api-Key', async () => {
+    const bad = `ad_AAAAAAAA_${'x'.repeat(40)}`;
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: `Bearer ${bad}` },
+      { 'x-api-key': bad },
+      { authorization: org.apiKey },
+      { authorization: `Basic ${Buffer.from(`x:${org.apiKey}`).toString('base64')}` },
+    ]) {
+      failed(await call('GET', '/billing/balance', { headers }), 401, 'UNAUTHORIZED');
+      failed(await call('POST', '/whatsapp/send', { headers, body: sendBody() }), 401, 'UNAUTHORIZED');
+    }
+    ok('billing:balance', await call('GET', '/billing/balance', { headers: { 'x-api-key': org.apiKey } }));
+    ok(
+      'billing:balance',
+      await call('GET', '/billing/balance', { headers: { authorization: `Bearer ${org.apiKey}` } }),
+    );
+  });
+
+  it('402 INSUFFICIENT_CREDITS with the balance', async () => {
+    const free = await t.org({ plan: 'free' });
+    ok('agents:run', await call('POST', '/agents/run', { key: free.apiKey, body: { prompt: 'uno' } }));
+    const body = failed(
+      await call('POST', '/agents/run', { key: free.apiKey, body: { prompt: 'dos' } }),
+      402,
+      'INSUFFICIENT_CREDITS',
+    );
+    expect(body.details).toMatchObject({ balance: 0 });
+  });
+
+  it('403 PLAN_LIMIT with the limit', async () => {
+    const body = failed(
+      await call('POST', '/whatsapp/instances', {
+        key: org.apiKey,
+        body: { name: 'dos', evolutionInstance: 'e2' },
+      }),
+      403,
+      'PLAN_LIMIT',
+    );
+    expect(body.details).toEqual({ limit: 1, used: 1 });
+    failed(
+      await call('POST', '/branding', { key: org.apiKey, body: { name: 'X', accentColor: '#000000' } }),
+      403,
+      'PLAN_LIMIT',
+    );
+  });
+
+  it('404 for an unknown route, an unknown message, an unknown run', async () => {
+    failed(await call('GET', '/nope', { key: org.apiKey }), 404, 'NOT_FOUND');
+    failed(await call('POST', '/whatsapp/messages', { key: org.apiKey, body: {} }), 404, 'NOT_FOUND');
+    failed(await call('GET', `/whatsapp/messages/${randomUUID()}`, { key: org.apiKey }), 404, 'NOT_FOUND');
+    failed(await call('GET', `/agents/runs/${randomUUID()}`, { key: org.apiKey }), 404, 'NOT_FOUND');
+  });
+
+  it('400 in the shared shape for a path the router cannot take: a bad %-escape, an over-long id', async () => {
+    for (const path of [
+      '/whatsapp/messages/%zz',
+      '/agents/runs/%E0%A4%A',
+      `/whatsapp/messages/${'x'.repeat(201)}`,
+    ]) {
+      const body = failed(await call('GET', path, { key: org.apiKey }), 400, 'VALIDATION_ERROR');
+      expect(body.message).not.toContain('FST_');
+    }
+    failed(await call('POST', '/dlq/%zz/retry', { key: org.apiKey }), 400, 'VALIDATION_ERROR');
+  });
+
+  it('409 CONFLICT when an idempotency key comes back with another body, in the body or the header', async () => {
+    const key = randomUUID();
+    const first = ok(
+      'whatsapp:send',
+      await call('POST', '/whatsapp/send', { key: org.apiKey, body: sendBody({ idempotencyKey: key }) }),
+    );
+    // The header is the same key as the body field: a replay, not a new message.
+    const replay = ok(
+      'whatsapp:send',
+      await call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        headers: { 'idempotency-key': key },
+        body: sendBody(),
+      }),
+    );
+    expect(replay).toEqual(first);
+    const body = failed(
+      await call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        headers: { 'idempotency-key': key },
+        body: sendBody({ text: 'otro' }),
+      }),
+      409,
+      'CONFLICT',
+    );
+    expect(body.details).toMatchObject({ idempotencyKey: key });
+    failed(
+      await call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        body: sendBody({ text: 'otro', idempotencyKey: key }),
+      }),
+      409,
+      'CONFLICT',
+    );
+    failed(
+      await call('POST', '/agents/run', {
+        key: org.apiKey,
+        headers: { 'idempotency-key': key },
+        body: { prompt: 'x' },
+      }),
+      409,
+      'CONFLICT',
+    );
+    failed(
+      await call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        headers: { 'idempotency-key': 'nope' },
+        body: sendBody(),
+      }),
+      400,
+      'VALIDATION_ERROR',
+    );
+  });
+
+  it('429 RATE_LIMITED with a Retry-After header', async () => {
+    const limited = await t.org({ plan: 'free' });
+    t.engine.db.sqlite.prepare(`UPDATE plans SET rate_limit_per_min = 2 WHERE id = 'free'`).run();
+    try {
+      for (let i = 0; i < 2; i++) {
+        ok('whatsapp:send', await call('POST', '/whatsapp/send', { key: limited.apiKey, body: sendBody() }));
+      }
+      const a = await call('POST', '/whatsapp/send', { key: limited.apiKey, body: sendBody() });
+      const body = failed(a, 429, 'RATE_LIMITED');
+      const retryAfter = Number(a.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      expect(body.details).toMatchObject({ limit: 2, retryAfterS: retryAfter });
+    } finally {
+      t.engine.db.sqlite.prepare(`UPDATE plans SET rate_limit_per_min = 1000000 WHERE id = 'free'`).run();
+    }
+  });
+
+  it('413 for a body over 64 KiB, 415 for text/plain, 400 for malformed or empty JSON', async () => {
+    const huge = sendBody({ text: 'x'.repeat(BODY_LIMIT) });
+    failed(await call('POST', '/whatsapp/send', { key: org.apiKey, body: huge }), 413, 'PAYLOAD_TOO_LARGE');
+    failed(
+      await call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify(sendBody()),
+      }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    for (const raw of ['{"to":', '{"to": 1,}', "{'a': 1}", '']) {
+      failed(
+        await call('POST', '/whatsapp/send', {
+          key: org.apiKey,
+          headers: { 'content-type': 'application/json' },
+          body: raw,
+        }),
+        400,
+        'VALIDATION_ERROR',
+      );
+    }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('lists every operation under /api/v1 with its method', async () => {
+    const doc = (await call('GET', '/openapi.json')).json as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    for (const op of Object.values(OPERATIONS)) {
+      const path = `/api/v1${op.path.replace(/:(\w+)/g, '{$1}')}`;
+      expect(doc.paths[path]?.[op.method.toLowerCase()], `${op.method} ${path}`).toBeDefined();
+    }
+  });
+});
+
+describe('the event stream', () => {
+  /** A WebSocket on /events for `key`, collecting what it receives. */
+  async function subscribe(key: string) {
+    const ws = new WebSocket(
+      `${api.base.replace('http', 'ws')}/api/v1/events?key=${encodeURIComponent(key)}`,
+    );
+    const received: unknown[] = [];
+    const waiters: (() => void)[] = [];
+    ws.onmessage = (m) => {
+      received.push(JSON.parse(String(m.data)));
+      waiters.splice(0).forEach((w) => w());
+    };
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    /** Waits for the first event that passes `match`. */
+    const until = async (match: (e: unknown) => boolean) => {
+      for (;;) {
+        const hit = received.find(match);
+        if (hit) return hit;
+        await new Promise<void>((r) => waiters.push(r));
+      }
+    };
+    return { ws, received, until };
+  }
+  const reservedFor = (orgId: string) => (e: unknown) =>
+    (e as EngineEvent).type === 'ledger.reserved' && (e as { orgId: string }).orgId === orgId;
+
+  it("delivers ledger.reserved to the caller's own org and not to another org", async () => {
+    const a = await t.org({ plan: 'free', credits: '5' });
+    const b = await t.org({ plan: 'free', credits: '5' });
+    const [sa, sb] = [await subscribe(a.apiKey), await subscribe(b.apiKey)];
+    try {
+      // The Free plan's first run is included; the second holds credit.
+      for (const org of [a, a, b, b]) {
+        ok('agents:run', await call('POST', '/agents/run', { key: org.apiKey, body: { prompt: 'hola' } }));
+      }
+      const mine = LedgerEventSchema.parse(await sa.until(reservedFor(a.orgId)));
+      expect(mine).toMatchObject({ orgId: a.orgId, amountMicro: 1_000_000 });
+      // b's own hold arrives after a's: had a's been sent to b, it would be there already.
+      await sb.until(reservedFor(b.orgId));
+      expect(sb.received.filter((e) => (e as { orgId?: string }).orgId === a.orgId)).toEqual([]);
+      expect(sa.received.filter((e) => (e as { orgId?: string }).orgId === b.orgId)).toEqual([]);
+      // Job events carry no org: each org still sees only its own runs' jobs.
+      const jobsOf = (s: { received: unknown[] }) =>
+        s.received
+          .filter((e) => (e as EngineEvent).type === 'job.queued')
+          .map((e) => (e as { jobId: string }).jobId);
+      const runsOf = (orgId: string) =>
+        (
+          t.engine.db.sqlite.prepare(`SELECT id FROM agent_runs WHERE org_id = ?`).all(orgId) as {
+            id: string;
+          }[]
+        ).map((r) => r.id);
+      expect(jobsOf(sa).sort()).toEqual(runsOf(a.orgId).sort());
+      expect(jobsOf(sb).sort()).toEqual(runsOf(b.orgId).sort());
+    } finally {
+      sa.ws.close();
+      sb.ws.close();
+    }
+  });
+});
+
+// Last: the tests above saw every operation succeed over HTTP.
+it('covers every operation of the table', () => {
+  expect([...answered].sort()).toEqual(Object.keys(OPERATIONS).sort());
+});

@@ -1,0 +1,170 @@
+import type { EngineEvent } from '../contracts/events.ts';
+import type { MessageStatus } from '../contracts/whatsapp.ts';
+import type { Sqlite } from '../db/connection.ts';
+import type { CommitEmitter } from '../events.ts';
+import type { MessageRow } from '../guard/rows.ts';
+import type { Admission, Charges } from '../ledger/charges.ts';
+import { MESSAGE_HOLD_TTL_MS } from '../guard/commands/send-message.ts';
+
+/*
+ * The life of a `sent_messages` row once the guard queued it:
+ *
+ *   queued -> sending -> sent -> delivered -> read      (failed from queued/sending; sent -> failed on an error ack)
+ *
+ * `sending` is written before Evolution is called and names the job that calls it (`job_id`), so two
+ * jobs carrying one message (a re-routed message gets a second one) never both send it. The status
+ * is also the once-guard of the charge: the change to `sent` or `failed` and the settlement of the
+ * admission commit in one transaction, and only the change that found the row unsettled settles.
+ */
+
+export type StoredMessage = MessageRow & { cycle: string | null; idempotency_key: string | null };
+
+export interface MessageStore {
+  get(id: string): StoredMessage | undefined;
+  /**
+   * Takes the message for `jobId` to send it now: true when it was queued (or this job already had
+   * it: a retry after a crash); false when another job holds it or it is settled.
+   */
+  claim(id: string, jobId: string): boolean;
+  /** Back to queued after an attempt that certainly did not send it. */
+  unclaim(id: string, jobId: string): void;
+  /** A failed message sent again from the dead letters: admitted (charged) afresh, queued for `jobId`. */
+  readmit(message: StoredMessage, jobId: string): void;
+  /** Sent: records it, captures its charge; false when it was already settled. */
+  sent(id: string, instanceId: string, evolutionMessageId: string, at: number): boolean;
+  /** Failed for good: records why, releases its charge; false when it was already settled. */
+  failed(id: string, error: string): boolean;
+  /** A delivery ack for WhatsApp's message id; only moves forward. Returns the message changed, if any. */
+  acked(evolutionMessageId: string, status: 'delivered' | 'read' | 'failed'): StoredMessage | undefined;
+  /**
+   * The message being sent from an instance to a recipient with this text: how a SEND_MESSAGE webhook
+   * finds a send whose answer never reached us (a crash, a timeout).
+   */
+  sendingMatch(instanceId: string, recipientDigits: string, text: string): StoredMessage | undefined;
+}
+
+/** Statuses an ack may move a message from (never backwards, never out of failed). */
+const ACK_FROM: Record<'delivered' | 'read' | 'failed', MessageStatus[]> = {
+  delivered: ['sending', 'sent'],
+  read: ['sending', 'sent', 'delivered'],
+  failed: ['sending', 'sent'],
+};
+
+export function admissionOf(m: StoredMessage): Admission {
+  if (m.cycle === null) throw new Error(`message ${m.id} has no billing cycle`);
+  return {
+    orgId: m.org_id,
+    unit: 'message',
+    cycle: m.cycle,
+    free: m.free === 1,
+    reservationId: m.reservation_id,
+  };
+}
+
+export function createMessageStore(deps: {
+  sqlite: Sqlite;
+  charges: Charges;
+  /** Ledger events raised inside these transactions are held until they commit (see events.ts). */
+  events: CommitEmitter<EngineEvent>;
+  now?: () => number;
+}): MessageStore {
+  const { sqlite, charges, events } = deps;
+  const now = deps.now ?? Date.now;
+  const st = {
+    get: sqlite.prepare<[string], StoredMessage>(`SELECT * FROM sent_messages WHERE id = ?`),
+    claim: sqlite.prepare<{ id: string; job: string }>(
+      `UPDATE sent_messages SET status = 'sending', job_id = @job
+       WHERE id = @id AND (status = 'queued' OR (status = 'sending' AND job_id = @job))`,
+    ),
+    unclaim: sqlite.prepare<[string, string]>(
+      `UPDATE sent_messages SET status = 'queued' WHERE id = ? AND status = 'sending' AND job_id = ?`,
+    ),
+    readmit: sqlite.prepare(
+      `UPDATE sent_messages SET status = 'queued', job_id = @job, reservation_id = @reservationId,
+         free = @free, cycle = @cycle, error = NULL
+       WHERE id = @id AND status = 'failed'`,
+    ),
+    sent: sqlite.prepare<{ id: string; instance: string; evo: string; at: number }, StoredMessage>(
+      `UPDATE sent_messages SET status = 'sent', instance_id = @instance, evolution_message_id = @evo,
+         sent_at = @at, error = NULL
+       WHERE id = @id AND status IN ('queued', 'sending') RETURNING *`,
+    ),
+    failed: sqlite.prepare<[string, string], StoredMessage>(
+      `UPDATE sent_messages SET status = 'failed', error = ?
+       WHERE id = ? AND status IN ('queued', 'sending') RETURNING *`,
+    ),
+    // The instance of a message being sent: its reserved slot's (auto) or the one it is pinned to.
+    sendingOn: sqlite.prepare<[string, string, string], StoredMessage>(
+      `SELECT m.* FROM sent_messages m LEFT JOIN smartsend_reservations r ON r.message_id = m.id
+       WHERE m.status = 'sending' AND coalesce(r.instance_id, m.instance_id) = ? AND m."to" = ? AND m.text = ?
+       ORDER BY m.created_at, m.id LIMIT 1`,
+    ),
+  };
+  const ack = (status: keyof typeof ACK_FROM) =>
+    sqlite.prepare<[string], StoredMessage>(
+      `UPDATE sent_messages SET status = '${status}'
+       WHERE evolution_message_id = ? AND status IN (${ACK_FROM[status].map((s) => `'${s}'`).join(', ')})
+       RETURNING *`,
+    );
+  const acks = { delivered: ack('delivered'), read: ack('read'), failed: ack('failed') };
+
+  const statusEvent = (m: StoredMessage) =>
+    events.emit({
+      type: 'message.status',
+      orgId: m.org_id,
+      messageId: m.id,
+      status: m.status as MessageStatus,
+      ts: now(),
+    });
+
+  /** Runs `fn` in one transaction; its events go out once it committed. */
+  function atomically<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = sqlite.transaction(fn).immediate();
+    } catch (err) {
+      events.discard();
+      throw err;
+    }
+    events.flush();
+    return result;
+  }
+
+  const settle = (row: StoredMessage | undefined, outcome: 'success' | 'failure') => {
+    if (!row) return false;
+    charges.settle(admissionOf(row), outcome);
+    statusEvent(row);
+    return true;
+  };
+
+  return {
+    get: (id) => st.get.get(id),
+    claim: (id, jobId) => st.claim.run({ id, job: jobId }).changes === 1,
+    unclaim: (id, jobId) => void st.unclaim.run(id, jobId),
+    readmit: (m, jobId) =>
+      atomically(() => {
+        const a = charges.admit(m.org_id, 'message', {
+          reference: `message:${m.id}`,
+          jobId,
+          ttlMs: MESSAGE_HOLD_TTL_MS,
+        });
+        st.readmit.run({
+          id: m.id,
+          job: jobId,
+          reservationId: a.reservationId,
+          free: a.free ? 1 : 0,
+          cycle: a.cycle,
+        });
+      }),
+    sent: (id, instance, evo, at) =>
+      atomically(() => settle(st.sent.get({ id, instance, evo, at }), 'success')),
+    failed: (id, error) => atomically(() => settle(st.failed.get(error, id), 'failure')),
+    acked: (evolutionMessageId, status) =>
+      atomically(() => {
+        const row = acks[status].get(evolutionMessageId);
+        if (row) statusEvent(row);
+        return row;
+      }),
+    sendingMatch: (instanceId, digits, text) => st.sendingOn.get(instanceId, digits, text),
+  };
+}

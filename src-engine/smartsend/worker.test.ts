@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  startEvolutionSim,
+  startWebhookListener,
+  type EvolutionSim,
+  type WebhookListener,
+} from '../../test/sim/evolution/index.ts';
+import { manualClock } from '../../test/support/temp-database.ts';
+import { startTestEngine, type TestEngine, type TestOrg } from '../../test/support/test-engine.ts';
+import { createCompliance } from '../compliance/alerts.ts';
+import { SmartSendSettingsSchema } from '../contracts/smartsend.ts';
+import { createCommitEmitter } from '../events.ts';
+import { createEvolutionClient, EvolutionError, parseWebhook } from '../gateways/evolution/index.ts';
+import { createLogger } from '../logger.ts';
+import { RetryLaterError, UnrecoverableError } from '../queue/errors.ts';
+import type { ActiveJob } from '../queue/port.ts';
+import { createMessageStore } from './messages.ts';
+import { createSmartSend } from './planner.ts';
+import { seededRandom } from './random.ts';
+import { createSqliteState } from './sqlite-state.ts';
+import { createWebhookHandler, type WebhookEvent } from './webhook-handler.ts';
+import { createSendHandler, type SendJob } from './worker.ts';
+
+// A fixed 1 s gap and a 5 ms "composing": slots are exact.
+const settings = SmartSendSettingsSchema.parse({
+  jitter: { minMs: 1000, maxMs: 1000 },
+  presence: { msPerChar: 0, minMs: 5, maxMs: 5 },
+});
+const log = createLogger('engine', { level: 'silent' });
+
+let te: TestEngine;
+let sim: EvolutionSim;
+let hooks: WebhookListener;
+let org: TestOrg;
+let clock: ReturnType<typeof manualClock>;
+let handler: ReturnType<typeof createSendHandler>;
+let onWebhook: (event: WebhookEvent) => Promise<void>;
+
+function build(timeoutMs = 5_000) {
+  const { sqlite } = te.engine.db;
+  const smartSend = createSmartSend({
+    state: createSqliteState({ sqlite }),
+    settings,
+    random: seededRandom(3),
+    now: clock.now,
+  });
+  const messages = createMessageStore({
+    sqlite,
+    charges: te.engine.charges,
+    events: createCommitEmitter(te.engine.events, () => sqlite.inTransaction),
+    now: clock.now,
+  });
+  const compliance = createCompliance({
+    sqlite,
+    quotas: te.engine.quotas,
+    ledger: te.engine.ledger,
+    lowCreditMicro: 0,
+  });
+  const evolution = createEvolutionClient({ baseUrl: sim.url, apiKey: sim.apiKey, timeoutMs });
+  handler = createSendHandler({ sqlite, messages, smartSend, evolution, compliance, log, now: clock.now });
+  onWebhook = createWebhookHandler({
+    sqlite,
+    messages,
+    smartSend,
+    compliance,
+    queue: te.engine.queue,
+    log,
+    now: clock.now,
+  });
+}
+
+beforeEach(async () => {
+  te = await startTestEngine();
+  // Every message costs credit, so holds and captures show.
+  te.engine.db.sqlite.prepare(`UPDATE plans SET messages_included = 0`).run();
+  org = await te.org({ plan: 'free', credits: '1', instances: 1 });
+  hooks = await startWebhookListener();
+  sim = await startEvolutionSim({ instances: ['evo-0'], webhook: { url: hooks.url } });
+  clock = manualClock(Date.now());
+  build();
+});
+afterEach(async () => {
+  await sim.close();
+  await hooks.close();
+  await te.dispose();
+});
+
+const job = (id: string, messageId: string, attempt = 1, attempts = 3): ActiveJob<SendJob> => ({
+  id,
+  queue: 'whatsapp.send',
+  data: { orgId: org.orgId, messageId },
+  attempt,
+  attempts,
+  signal: new AbortController().signal,
+  progress: async () => {},
+});
+const send = async (to: string, text = 'Hola') =>
+  (await te.engine.call('whatsapp:send', { instanceId: 'auto', to, text }, org.apiKey)).messageId;
+const row = (id: string) =>
+  te.engine.db.sqlite
+    .prepare(
+      `SELECT m.status, m.job_id, m.error, m.instance_id, r.state AS hold FROM sent_messages m
+       LEFT JOIN reservations r ON r.id = m.reservation_id WHERE m.id = ?`,
+    )
+    .get(id) as { status: string; job_id: string; error: string | null; instance_id: string; hold: string };
+
+describe('whatsapp.send worker', () => {
+  it('sends each message at its slot with the composing delay, and captures its charge', async () => {
+    const [m1, m2] = [await send('5215500000001'), await send('5215500000002')];
+    await expect(handler(job(m1, m1))).resolves.toMatchObject({
+      status: 'sent',
+      instanceId: org.instanceIds[0],
+    });
+    const early = await handler(job(m2, m2)).catch((e: unknown) => e);
+    expect(early).toBeInstanceOf(RetryLaterError);
+    // The next slot is the 1 s gap after the first send; composing starts 5 ms before it.
+    expect((early as RetryLaterError).delayMs).toBe(1000);
+    expect(row(m2)).toMatchObject({ status: 'queued', hold: 'pending' });
+
+    clock.advance(1000);
+    await handler(job(m2, m2));
+    expect(sim.sends.map((s) => [s.number, s.delay])).toEqual([
+      ['5215500000001', 5],
+      ['5215500000002', 5],
+    ]);
+    expect(row(m1)).toMatchObject({ status: 'sent', hold: 'posted', instance_id: org.instanceIds[0] });
+    expect(row(m2)).toMatchObject({ status: 'sent', hold: 'posted' });
+    // A job run again for a sent message does nothing.
+    await expect(handler(job(m1, m1, 2))).resolves.toMatchObject({ already: true });
+    expect(sim.sends).toHaveLength(2);
+  });
+
+  it('puts a message back after a retryable failure and fails it, releasing the hold, on the last attempt', async () => {
+    sim.scriptSends('evo-0', { type: 'server' }, 2);
+    const m = await send('5215500000003');
+    await expect(handler(job(m, m, 1))).rejects.toBeInstanceOf(EvolutionError);
+    expect(row(m)).toMatchObject({ status: 'queued', hold: 'pending' });
+    clock.advance(2000);
+    await expect(handler(job(m, m, 3))).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(row(m)).toMatchObject({ status: 'failed', hold: 'voided' });
+    expect(row(m).error).toMatch(/HTTP 500/);
+
+    // Sent again from the dead letters (a new job): charged afresh, sent.
+    clock.advance(2000);
+    await expect(handler(job('retry-1', m))).resolves.toMatchObject({ status: 'sent' });
+    expect(row(m)).toMatchObject({ status: 'sent', hold: 'posted', job_id: 'retry-1', error: null });
+  });
+
+  it('dead-letters a failed message sent again without credit to cover it', async () => {
+    sim.addNotOnWhatsApp('5215500000004');
+    const m = await send('5215500000004');
+    const err = await handler(job(m, m)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toContain('has no WhatsApp account');
+    const { availableMicro } = te.engine.ledger.balance(org.orgId);
+    te.engine.ledger.transfer({
+      id: randomUUID(),
+      orgId: org.orgId,
+      kind: 'ADJUSTMENT',
+      amountMicro: -availableMicro,
+      reference: 'test',
+    });
+    await expect(handler(job('retry-2', m))).rejects.toThrow(UnrecoverableError);
+    expect(row(m)).toMatchObject({ status: 'failed', hold: 'voided' });
+  });
+
+  it('sends a message carried by two jobs (re-routed) once', async () => {
+    const m = await send('5215500000005');
+    const results = await Promise.all([handler(job(m, m)), handler(job(`${m}.moved`, m))]);
+    expect(results.map((r) => (r as { status: string }).status).sort()).toEqual(['sending', 'sent']);
+    expect(sim.sends).toHaveLength(1);
+    expect(row(m)).toMatchObject({ status: 'sent', hold: 'posted' });
+  });
+
+  it('settles a send whose answer never came from the SEND_MESSAGE webhook; the retry does not send again', async () => {
+    build(100);
+    sim.setLatency(300, 'evo-0');
+    const m = await send('5215500000006', 'Sin respuesta');
+    const err = await handler(job(m, m)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'timeout' });
+    expect(row(m).status).toBe('sending');
+
+    // Evolution sends it anyway once its latency is over: SEND_MESSAGE, then the two acks.
+    for (const { body } of await hooks.waitFor(3)) {
+      const event = parseWebhook(body);
+      if (event.kind !== 'invalid') await onWebhook(event);
+    }
+    expect(row(m)).toMatchObject({ status: 'delivered', hold: 'posted' });
+    await expect(handler(job(m, m, 2))).resolves.toMatchObject({ already: true });
+    expect(sim.sends).toHaveLength(1);
+  });
+});

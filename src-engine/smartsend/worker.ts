@@ -1,0 +1,130 @@
+import type { Compliance } from '../compliance/alerts.ts';
+import type { Sqlite } from '../db/connection.ts';
+import { AppError, errorMessage } from '../errors.ts';
+import { EvolutionError, type EvolutionClient } from '../gateways/evolution/index.ts';
+import type { Logger } from '../logger.ts';
+import { RetryLaterError, UnrecoverableError } from '../queue/errors.ts';
+import type { ActiveJob, JobHandler } from '../queue/port.ts';
+import type { MessageStore } from './messages.ts';
+import type { SmartSend } from './planner.ts';
+
+/*
+ * The `whatsapp.send` worker: guard -> queue -> SmartSend -> Evolution -> ledger -> compliance.
+ *
+ * Each attempt asks SmartSend for the message's slot and, until its "composing" should start, puts
+ * the job back without spending an attempt. Then it claims the message (`sending`, naming this job)
+ * and asks Evolution to send it with `delay` = the composing time (Evolution shows "composing" that
+ * long, then sends). The outcome feeds the instance's health; a send settles the charge (capture)
+ * and checks the org's compliance thresholds; a permanent refusal, or the last failed attempt,
+ * marks it failed and releases the charge.
+ *
+ * Exactly once, as far as the engine can know: a settled message is never sent again, and a retry
+ * after a crash finds `sending` and sends again only if no SEND_MESSAGE webhook told us Evolution
+ * accepted it (see webhook-handler.ts). The one window left: Evolution accepted the message and
+ * the engine died (or the call timed out) before either its answer or that webhook arrived; the
+ * retry then sends it a second time. Evolution takes no client id to deduplicate on.
+ */
+
+export interface SendJob {
+  orgId: string;
+  messageId: string;
+}
+
+export interface SendWorkerDeps {
+  sqlite: Sqlite;
+  messages: MessageStore;
+  smartSend: SmartSend;
+  evolution: EvolutionClient;
+  compliance: Compliance;
+  log: Logger;
+  now?: () => number;
+  /** How long a message waits when no instance of its org can send (all banned, or it is pinned to a banned one). */
+  noInstanceRetryMs?: number;
+}
+
+const DONE = new Set(['sent', 'delivered', 'read']);
+/** Failures after which the message may have gone out: keep it `sending` so a late webhook can settle it. */
+const AMBIGUOUS = new Set(['timeout', 'network']);
+
+export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
+  const { messages, smartSend, evolution, log } = deps;
+  const now = deps.now ?? Date.now;
+  const evolutionName = deps.sqlite.prepare<[string], { evolution_instance: string }>(
+    `SELECT evolution_instance FROM whatsapp_instances WHERE id = ?`,
+  );
+
+  /** Marks the message failed (releasing its charge) and dead-letters the job. */
+  function giveUp(messageId: string, reason: string): never {
+    messages.failed(messageId, reason);
+    throw new UnrecoverableError(reason);
+  }
+
+  return async (job: ActiveJob<SendJob>) => {
+    const { orgId, messageId } = job.data;
+    let m = messages.get(messageId);
+    if (!m || m.org_id !== orgId) throw new UnrecoverableError(`No message ${messageId} in org ${orgId}`);
+    if (DONE.has(m.status)) return { status: m.status, already: true };
+    if (m.status === 'failed') {
+      // A dead letter sent again: its first admission was settled (released), so charge it afresh.
+      try {
+        messages.readmit(m, job.id);
+      } catch (err) {
+        if (err instanceof AppError && err.status < 500) throw new UnrecoverableError(err.message);
+        throw err;
+      }
+      m = messages.get(messageId)!;
+    }
+    if (m.status === 'sending' && m.job_id !== job.id) return { status: 'sending', byJob: m.job_id };
+
+    const slot = smartSend.plan({
+      messageId,
+      orgId,
+      instanceId: m.instance_id ?? 'auto',
+      recipient: m.to,
+      textLength: m.text.length,
+    });
+    if (!slot) throw new RetryLaterError(deps.noInstanceRetryMs ?? 60_000, 'no instance of the org can send');
+    const wait = slot.sendAt - slot.composingMs - now();
+    if (wait > 0) throw new RetryLaterError(wait, `waiting for its slot on instance ${slot.instanceId}`);
+    if (!messages.claim(messageId, job.id)) {
+      // Another job of this message (it was re-routed) got there first; a slot planned after it
+      // settled is not needed.
+      const status = messages.get(messageId)?.status;
+      if (status !== 'sending') smartSend.release(messageId);
+      return { status, byAnotherJob: true };
+    }
+
+    const instance = evolutionName.get(slot.instanceId)!.evolution_instance;
+    try {
+      const answer = await evolution.sendText(instance, {
+        number: m.to,
+        text: m.text,
+        delay: slot.composingMs,
+      });
+      messages.sent(messageId, slot.instanceId, answer.key.id, now());
+      smartSend.release(messageId);
+      smartSend.report(slot.instanceId, { kind: 'send-ok' });
+      deps.compliance.checkOrg(orgId);
+      return { status: 'sent', instanceId: slot.instanceId, evolutionMessageId: answer.key.id };
+    } catch (err) {
+      const e = err instanceof EvolutionError ? err : undefined;
+      smartSend.report(slot.instanceId, { kind: e?.restriction ? 'rate-limited' : 'send-failed' });
+      const reason = errorMessage(err);
+      log.warn(
+        { messageId, instanceId: slot.instanceId, kind: e?.kind, attempt: job.attempt, err: reason },
+        'send failed',
+      );
+      if (e?.permanent || job.attempt >= job.attempts) {
+        smartSend.release(messageId);
+        giveUp(messageId, reason);
+      }
+      // An answer that never came may still be a send: the message stays `sending` on its reserved
+      // slot, where a late SEND_MESSAGE webhook finds it; the retry plans afresh (the slot is stale).
+      if (!e || !AMBIGUOUS.has(e.kind)) {
+        smartSend.release(messageId);
+        messages.unclaim(messageId, job.id);
+      }
+      throw err;
+    }
+  };
+}
