@@ -1,4 +1,7 @@
 import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { createAgentWorker, type AgentWorker } from './cage/agent-worker.ts';
+import { createCageEngine, createDockerClient, type CageEngine } from './cage/index.ts';
 import { createCompliance, type Compliance } from './compliance/alerts.ts';
 import type { EngineConfig } from './config/index.ts';
 import type { EngineEvent } from './contracts/events.ts';
@@ -45,6 +48,9 @@ export interface Engine extends Operations {
   /** WhatsApp sending; undefined when EVOLUTION_URL is not set. */
   readonly smartsend?: SmartSendRuntime;
   readonly ollama: OllamaClient;
+  readonly cage: CageEngine;
+  /** Runs `agent.run` jobs in cages; only in the engine that holds the data-dir lock. */
+  readonly agents?: AgentWorker;
   readonly kokoro: KokoroClient;
   health(): Promise<Health>;
   /** Stops workers (finishing or releasing active jobs within `graceMs`), then closes storage. */
@@ -178,6 +184,24 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       baseUrl: config.services.kokoroUrl,
       log: log.child({ module: 'kokoro' }),
     });
+    const cage = createCageEngine({
+      docker: createDockerClient(config.services.dockerHost),
+      ollama,
+      log: log.child({ module: 'cage' }),
+      // The engine id scopes the start-up reaper to this data dir's cages on a shared Docker host.
+      options: {
+        ...config.cage,
+        engineId: createHash('sha256').update(config.dataDir).digest('hex').slice(0, 16),
+      },
+    });
+    opened.push({ close: () => cage.close() });
+    let agents: AgentWorker | undefined;
+    if (opts.exclusive) {
+      agents = createAgentWorker({ sqlite, queue, cage, charges, compliance, events, txEvents, log });
+      const ended = await agents.recover();
+      if (ended > 0) log.warn({ runs: ended }, 'agent runs left running by the last engine were ended');
+      agents.start();
+    }
     const services = serviceChecks(config.services, { ollama, kokoro });
     const startedAt = Date.now();
     async function health(): Promise<Health> {
@@ -222,6 +246,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       compliance,
       smartsend,
       ollama,
+      cage,
+      agents,
       kokoro,
       health,
       call: operations.call,
@@ -231,6 +257,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         clearInterval(sweeper);
         outbox.close();
         await queue.close(graceMs);
+        await cage.close();
         await redis?.quit().catch(() => {});
         db.close();
       },

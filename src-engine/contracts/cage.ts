@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentRunStatusSchema } from './agents.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The cage protocol (cage/PROTOCOL.md): NDJSON over the container's stdio. Shared by the runner
@@ -282,3 +283,36 @@ export const CageRunRequestSchema = z.object({
 });
 export type CageRunRequest = z.output<typeof CageRunRequestSchema>;
 export type CageRunRequestInput = z.input<typeof CageRunRequestSchema>;
+
+// ----- the `agent.run` worker: events and the stored log ---------------------------------------
+
+/** The model of a run that names none (`RunAgentSchema.model` omitted). */
+export const DEFAULT_AGENT_MODEL = 'llama3.2';
+
+/** One line of an agent run's live log, as the UI receives it (a stored `agent_run_logs` row too). */
+export const AgentLogEventSchema = z.object({
+  type: z.literal('agent.log'),
+  orgId: z.string(),
+  runId: z.string(),
+  seq: z.number().int().positive(),
+  stream: CageLogStreamSchema,
+  text: z.string(),
+  ts: z.number().int(),
+});
+export type AgentLogEvent = z.infer<typeof AgentLogEventSchema>;
+
+/** An agent run changed status: `running` when its cage starts, then how it ended. */
+export const AgentStatusEventSchema = z.object({
+  type: z.literal('agent.status'),
+  orgId: z.string(),
+  runId: z.string(),
+  status: AgentRunStatusSchema,
+  /** Why a run that did not succeed ended; null otherwise. */
+  error: z.string().nullable(),
+  ts: z.number().int(),
+});
+export type AgentStatusEvent = z.infer<typeof AgentStatusEventSchema>;
+
+/** One stored line of a run's log, for replay (`agent_run_logs`). */
+export const AgentLogLineSchema = AgentLogEventSchema.omit({ type: true, orgId: true });
+export type AgentLogLine = z.infer<typeof AgentLogLineSchema>;

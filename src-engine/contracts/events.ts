@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentLogEventSchema, AgentStatusEventSchema } from './cage.ts';
 import { AlertSchema } from './compliance.ts';
 import { LedgerKindSchema } from './ledger.ts';
 import { InstanceHealthEventSchema } from './smartsend.ts';
@@ -83,12 +84,14 @@ export type MessageStatusEvent = z.infer<typeof MessageStatusEventSchema>;
 
 export { InstanceHealthEventSchema, type InstanceHealthEvent } from './smartsend.ts';
 
-/** Every event the engine emits. Later areas (agent logs) join this union. */
+/** Every event the engine emits. */
 export const EngineEventSchema = z.union([
   JobEventSchema,
   LedgerEventSchema,
   AlertEventSchema,
   InstanceHealthEventSchema,
   MessageStatusEventSchema,
+  AgentLogEventSchema,
+  AgentStatusEventSchema,
 ]);
 export type EngineEvent = z.infer<typeof EngineEventSchema>;

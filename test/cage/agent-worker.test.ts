@@ -1,0 +1,334 @@
+import type Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createAgentWorker,
+  readRunLog,
+  type AgentEvent,
+  type AgentWorker,
+} from '../../src-engine/cage/agent-worker.ts';
+import { cageContainerSpec, createDockerClient, type CageEngine } from '../../src-engine/cage/index.ts';
+import type { AgentRun, RunAgentInput } from '../../src-engine/contracts/agents.ts';
+import type { AgentLogEvent } from '../../src-engine/contracts/cage.ts';
+import type { EngineEvent } from '../../src-engine/contracts/events.ts';
+import type { Sqlite } from '../../src-engine/db/connection.ts';
+import { createCommitEmitter, createEventBus } from '../../src-engine/events.ts';
+import { createCharges } from '../../src-engine/ledger/charges.ts';
+import { createLedger, type Ledger } from '../../src-engine/ledger/ledger.ts';
+import { ensureDocker } from '../support/docker.ts';
+import { startTestEngine, type TestEngine, type TestOrg } from '../support/test-engine.ts';
+import { startOllamaSim, type OllamaSim } from '../sim/ollama/index.ts';
+import { cageEngine, containersOf, MODEL, quietLog, until } from './harness.ts';
+import { ensureRogueImage } from './rogue-image.ts';
+
+/**
+ * The `agent.run` worker on a real engine (SQLite, guard, queue, ledger) with real cages on Docker
+ * and the Ollama simulator: from the guard's queued run to a recorded, charged result.
+ */
+const env = await ensureDocker();
+
+type Event = AgentEvent | EngineEvent;
+type RunRow = { status: string; output: string | null; error: string | null; reservation_id: string | null };
+
+/** A worker wired like the engine: its own bus, and a ledger whose events wait for commits. */
+function wire(t: TestEngine, cage: CageEngine, maxLogLinesPerRun?: number) {
+  const sqlite = t.engine.db.sqlite;
+  const events: Event[] = [];
+  const bus = createEventBus<Event>();
+  bus.on((e) => events.push(e));
+  const txEvents = createCommitEmitter(bus, () => sqlite.inTransaction);
+  const ledger = createLedger({ sqlite, events: txEvents });
+  const worker = createAgentWorker({
+    sqlite,
+    queue: t.engine.queue,
+    cage,
+    charges: createCharges({ sqlite, ledger }),
+    compliance: t.engine.compliance,
+    events: bus,
+    txEvents,
+    log: quietLog,
+    defaultModel: MODEL,
+    maxLogLinesPerRun,
+  });
+  return { worker, events, ledger };
+}
+
+async function submit(t: TestEngine, org: TestOrg, input: RunAgentInput): Promise<string> {
+  const { runId } = await t.engine.call('agents:run', input, org.apiKey);
+  return runId;
+}
+
+function row(sqlite: Sqlite, runId: string): RunRow {
+  return sqlite.prepare<[string], RunRow>(`SELECT * FROM agent_runs WHERE id = ?`).get(runId)!;
+}
+
+async function ended(t: TestEngine, org: TestOrg, runId: string): Promise<AgentRun> {
+  const sqlite = t.engine.db.sqlite;
+  await until(
+    () => !['queued', 'running'].includes(row(sqlite, runId).status),
+    20_000,
+    `run ${runId} to end`,
+  );
+  return t.engine.call('agents:get', { id: runId }, org.apiKey);
+}
+
+function holdState(ledger: Ledger, runId: string, sqlite: Sqlite): string | undefined {
+  const id = row(sqlite, runId).reservation_id;
+  return id ? ledger.getReservation(id)?.state : undefined;
+}
+
+function alertsFor(sqlite: Sqlite, runId: string): { kind: string; message: string }[] {
+  return sqlite
+    .prepare<[string], { kind: string; message: string }>(`SELECT kind, message FROM alerts WHERE cycle = ?`)
+    .all(runId);
+}
+
+describe.skipIf(!env.ok)('agent.run worker', () => {
+  let docker: Docker;
+  let cageImage: string;
+  let t: TestEngine;
+  let sim: OllamaSim;
+  let cage: CageEngine;
+  let org: TestOrg;
+  let worker: AgentWorker;
+  let events: Event[];
+  let ledger: Ledger;
+  let sqlite: Sqlite;
+
+  beforeAll(async () => {
+    if (!env.ok) return;
+    docker = env.docker;
+    cageImage = env.cageImage;
+    t = await startTestEngine();
+    sqlite = t.engine.db.sqlite;
+    sim = await startOllamaSim();
+    cage = cageEngine(docker, sim.url, {
+      image: cageImage,
+      engineId: 'agent-worker-tests',
+      timeoutS: 3,
+      cancelGraceMs: 300,
+    });
+    ({ worker, events, ledger } = wire(t, cage, 12));
+    // Free: one run a cycle included, the next ones hold 1 credit each.
+    org = await t.org({ plan: 'free', credits: '10', instances: 0 });
+    expect(await worker.recover()).toBe(0);
+    worker.start();
+  });
+  afterAll(async () => {
+    await t?.dispose();
+    await cage?.close();
+    await sim?.close();
+  });
+
+  it('runs a queued run to success, stores and streams its log in order, and charges the hold of a second run', async () => {
+    const first = await submit(t, org, { prompt: 'say hello', maxSteps: 3 });
+    const run1 = await ended(t, org, first);
+    expect(run1).toMatchObject({ status: 'success', output: 'echo: say hello', error: null, stepsUsed: 1 });
+    expect(run1.tokensIn).toBeGreaterThan(0);
+    expect(run1.tokensOut).toBeGreaterThan(0);
+    expect(run1.startedAt).not.toBeNull();
+    expect(run1.finishedAt).toBeGreaterThanOrEqual(run1.startedAt!);
+    expect(row(sqlite, first).reservation_id).toBeNull(); // the plan's included run
+
+    // The log: stored in order, the same lines the event stream carried, replayable from any point.
+    const stored = readRunLog(sqlite, first);
+    const live = events.filter((e): e is AgentLogEvent => e.type === 'agent.log' && e.runId === first);
+    expect(stored.length).toBeGreaterThan(3);
+    expect(stored.map((l) => l.seq)).toEqual(stored.map((_, i) => i + 1));
+    expect(live.map(({ seq, stream, text, ts }) => ({ runId: first, seq, stream, text, ts }))).toEqual(
+      stored,
+    );
+    expect(live.every((e) => e.orgId === org.orgId)).toBe(true);
+    expect(stored.some((l) => l.stream === 'llm' && l.text.includes(MODEL))).toBe(true);
+    expect(stored.at(-1)?.text).toBe('run ended: success');
+    expect(readRunLog(sqlite, first, { afterSeq: 2, limit: 2 }).map((l) => l.seq)).toEqual([3, 4]);
+    const statuses = events.filter((e) => e.type === 'agent.status' && e.runId === first);
+    expect(statuses.map((e) => e.type === 'agent.status' && e.status)).toEqual(['running', 'success']);
+
+    // The second run of the cycle holds its price; success captures it, once, after the commit.
+    sim.script(MODEL, { type: 'tool_call', name: 'finish', arguments: { output: 'done twice' } });
+    const second = await submit(t, org, { prompt: 'again', model: 'llama3.2', maxSteps: 2 });
+    expect(holdState(ledger, second, sqlite)).toBe('pending');
+    expect(await ended(t, org, second)).toMatchObject({ status: 'success', output: 'done twice' });
+    expect(holdState(ledger, second, sqlite)).toBe('posted');
+    const reservationId = row(sqlite, second).reservation_id;
+    expect(
+      events.filter((e) => e.type === 'ledger.captured' && e.reservationId === reservationId),
+    ).toHaveLength(1);
+    expect(t.engine.ledger.balance(org.orgId)).toMatchObject({ postedMicro: 9_000_000, pendingMicro: 0 });
+    expect(alertsFor(sqlite, second)).toEqual([]);
+  });
+
+  it('stores the first lines of a long log, then one line saying the rest were not, while streaming them all', async () => {
+    // Long enough an answer that the run logs more than the 12 lines kept in this suite.
+    sim.script(MODEL, {
+      type: 'text',
+      text: Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n'),
+      splitLines: true,
+    });
+    const id = await submit(t, org, { prompt: 'chatty', maxSteps: 3 });
+    await ended(t, org, id);
+    const stored = readRunLog(sqlite, id);
+    const live = events.filter((e) => e.type === 'agent.log' && e.runId === id);
+    expect(live.length).toBeGreaterThan(13);
+    expect(stored).toHaveLength(13);
+    expect(stored.slice(0, 12).map((l) => l.seq)).toEqual(
+      live.slice(0, 12).map((e) => e.type === 'agent.log' && e.seq),
+    );
+    expect(stored[12]).toMatchObject({
+      seq: 13,
+      stream: 'engine',
+      text: expect.stringContaining('log truncated'),
+    });
+  });
+
+  it('records a model that is not installed as an error, releases the hold and raises an alert', async () => {
+    const before = t.engine.ledger.balance(org.orgId);
+    const id = await submit(t, org, { prompt: 'hi', model: 'no-such-model', maxSteps: 2 });
+    const run = await ended(t, org, id);
+    expect(run.status).toBe('error');
+    expect(run.error).toMatch(/^llm_error: .*"no-such-model" is not installed/);
+    expect(holdState(ledger, id, sqlite)).toBe('voided');
+    expect(t.engine.ledger.balance(org.orgId)).toEqual(before);
+    expect(alertsFor(sqlite, id)).toEqual([
+      {
+        kind: 'agent_failed',
+        message: expect.stringContaining(`Agent run ${id} ended with error: llm_error`),
+      },
+    ]);
+    expect(events.filter((e) => e.type === 'ledger.released')).not.toHaveLength(0);
+  });
+
+  it('records a run that outlives its time limit as a timeout, with its hold released', async () => {
+    sim.script(MODEL, { type: 'hang' });
+    const id = await submit(t, org, { prompt: 'think forever', maxSteps: 2 });
+    const run = await ended(t, org, id);
+    expect(run.status).toBe('timeout');
+    expect(run.error).toMatch(/^timeout: the run took longer than 3 s/);
+    expect(holdState(ledger, id, sqlite)).toBe('voided');
+    expect(alertsFor(sqlite, id)).toHaveLength(1);
+    expect(await containersOf(docker, id)).toEqual([]);
+  });
+
+  it('cancels a running run: cancelled, hold released, nothing left in Docker; a queued one at once', async () => {
+    sim.script(MODEL, { type: 'hang' });
+    const id = await submit(t, org, { prompt: 'wait for me', maxSteps: 2 });
+    await until(() =>
+      events.some((e) => e.type === 'agent.log' && e.runId === id && e.text.startsWith('→ step 1')),
+    );
+    expect(worker.cancel(id)).toBe(true);
+    const run = await ended(t, org, id);
+    expect(run.status).toBe('cancelled');
+    expect(run.error).toBe('cancelled: cancelled by the user');
+    expect(holdState(ledger, id, sqlite)).toBe('voided');
+    expect(await containersOf(docker, id)).toEqual([]);
+    expect(alertsFor(sqlite, id)).toEqual([]);
+    expect(worker.cancel(id)).toBe(false);
+
+    await t.engine.queue.pause('agent.run');
+    const queued = await submit(t, org, { prompt: 'never mind', maxSteps: 2 });
+    expect(worker.cancel(queued)).toBe(true);
+    expect(row(sqlite, queued)).toMatchObject({
+      status: 'cancelled',
+      error: expect.stringContaining('before it started'),
+    });
+    expect(holdState(ledger, queued, sqlite)).toBe('voided');
+    await t.engine.queue.resume('agent.run');
+    // The job still runs, finds the run ended, and leaves it alone.
+    await until(async () => (await t.engine.queue.getJob('agent.run', queued))?.state === 'completed');
+    expect(row(sqlite, queued).status).toBe('cancelled');
+  });
+
+  it('recover() ends the runs a crashed engine left running, removes their cages and releases their holds', async () => {
+    await t.engine.queue.pause('agent.run');
+    const id = await submit(t, org, { prompt: 'crash during me', maxSteps: 2 });
+    // What a killed engine leaves: the run `running` with its hold, and its labelled container.
+    sqlite
+      .prepare(`UPDATE agent_runs SET status = 'running', started_at = ? WHERE id = ?`)
+      .run(Date.now(), id);
+    await docker.createContainer(cageContainerSpec(cage.options, { runId: id, runtime: undefined }));
+    expect(await containersOf(docker, id)).toHaveLength(1);
+
+    expect(await worker.recover()).toBe(1);
+    const run = await t.engine.call('agents:get', { id }, org.apiKey);
+    expect(run.status).toBe('error');
+    expect(run.error).toBe(
+      'the engine stopped while the run was in progress (its container was removed at restart)',
+    );
+    expect(holdState(ledger, id, sqlite)).toBe('voided');
+    expect(await containersOf(docker, id)).toEqual([]);
+    expect(alertsFor(sqlite, id)).toHaveLength(1);
+    expect(await worker.recover()).toBe(0);
+
+    await t.engine.queue.resume('agent.run');
+    await until(async () => (await t.engine.queue.getJob('agent.run', id))?.state === 'completed');
+    expect(row(sqlite, id).status).toBe('error');
+  });
+
+  it('when Docker is down: the run is an error with the reason, the hold is released, the job fails once', async () => {
+    const down = cageEngine(createDockerClient('unix:///nonexistent/docker.sock'), sim.url, {
+      image: cageImage,
+      engineId: 'agent-worker-down',
+    });
+    await onOwnEngine(down, undefined, async (other, w, o) => {
+      await submit(other, o, { prompt: 'free one', maxSteps: 1 });
+      const id = await submit(other, o, { prompt: 'paid one', maxSteps: 1 });
+      const run = await ended(other, o, id);
+      expect(run.status).toBe('error');
+      expect(run.error).toMatch(/^the cage could not be started: .*Docker/);
+      expect(holdState(w.ledger, id, other.engine.db.sqlite)).toBe('voided');
+      await until(async () => (await other.engine.queue.getJob('agent.run', id))?.state === 'failed');
+      const job = await other.engine.queue.getJob('agent.run', id);
+      expect(job).toMatchObject({ attemptsMade: 1, error: expect.stringContaining('could not be started') });
+      expect(other.engine.ledger.balance(o.orgId)).toMatchObject({
+        availableMicro: 10_000_000,
+        pendingMicro: 0,
+      });
+    });
+  });
+
+  it('stores and streams 100,000 lines of a runner intact and in order', async () => {
+    const rogue = cageEngine(docker, sim.url, {
+      image: await ensureRogueImage(docker, cageImage),
+      engineId: 'agent-worker-flood',
+    });
+    await onOwnEngine(rogue, 200_000, async (other, w, o) => {
+      const lines = 100_000;
+      const started = performance.now();
+      const id = await submit(other, o, { prompt: `lines ${lines}`, maxSteps: 1 });
+      expect(await ended(other, o, id)).toMatchObject({ status: 'success', output: `printed ${lines}` });
+      const seconds = (performance.now() - started) / 1000;
+      const db = other.engine.db.sqlite;
+      const stored = db
+        .prepare<[string], { text: string }>(
+          `SELECT text FROM agent_run_logs WHERE run_id = ? AND stream = 'runner' ORDER BY seq`,
+        )
+        .all(id)
+        .map((r) => r.text);
+      expect(stored).toEqual(Array.from({ length: lines }, (_, i) => `line ${i + 1}`));
+      const streamed = w.events.filter((e) => e.type === 'agent.log' && e.stream === 'runner');
+      expect(streamed.map((e) => e.type === 'agent.log' && e.text)).toEqual(stored);
+      console.info(
+        `agent worker: ${lines} lines stored and streamed in ${seconds.toFixed(2)} s (${Math.round(lines / seconds)} lines/s, cage start included)`,
+      );
+    });
+  });
+
+  /** A second engine (own database, queue and worker) around `cage`, with a Free org holding 10 credits. */
+  async function onOwnEngine(
+    ownCage: CageEngine,
+    maxLogLinesPerRun: number | undefined,
+    fn: (other: TestEngine, w: ReturnType<typeof wire>, o: TestOrg) => Promise<void>,
+  ): Promise<void> {
+    const other = await startTestEngine();
+    try {
+      const w = wire(other, ownCage, maxLogLinesPerRun);
+      const o = await other.org({ plan: 'free', credits: '10', instances: 0 });
+      expect(await w.worker.recover()).toBe(0); // with Docker down, the reaper's failure is only logged
+      w.worker.start();
+      await fn(other, w, o);
+    } finally {
+      await other.dispose();
+      await ownCage.close();
+    }
+  }
+});
