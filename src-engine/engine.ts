@@ -156,25 +156,27 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     const evolutionUrl = config.services.evolutionUrl;
     if (evolutionUrl && !config.evolution.apiKey)
       log.warn('EVOLUTION_URL is set but EVOLUTION_API_KEY is not');
-    const smartsend = evolutionUrl
-      ? await startSmartSend({
-          sqlite,
-          queue,
-          evolution: createEvolutionClient({
-            baseUrl: evolutionUrl,
-            apiKey: config.evolution.apiKey ?? '',
-            timeoutMs: config.evolution.timeoutMs,
-            log: log.child({ module: 'evolution' }),
-          }),
-          charges,
-          compliance,
-          settings: config.smartsend,
-          auth: { secret: config.evolution.webhookSecret, jwtKey: config.evolution.webhookJwtKey },
-          bus: events,
-          txEvents,
-          log,
-        })
-      : undefined;
+    // Workers run only in the engine that holds the data-dir lock (never in `status`).
+    const smartsend =
+      evolutionUrl && opts.exclusive
+        ? await startSmartSend({
+            sqlite,
+            queue,
+            evolution: createEvolutionClient({
+              baseUrl: evolutionUrl,
+              apiKey: config.evolution.apiKey ?? '',
+              timeoutMs: config.evolution.timeoutMs,
+              log: log.child({ module: 'evolution' }),
+            }),
+            charges,
+            compliance,
+            settings: config.smartsend,
+            auth: { secret: config.evolution.webhookSecret, jwtKey: config.evolution.webhookJwtKey },
+            bus: events,
+            txEvents,
+            log,
+          })
+        : undefined;
 
     const ollama = createOllamaClient({
       baseUrl: config.services.ollamaUrl,
