@@ -1,6 +1,7 @@
 import { cpSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
+import type { Plugin } from 'vite';
 
 // The engine's SQL migrations are read from disk at start-up; ship them beside the main bundle.
 const copyMigrations = {
@@ -8,6 +9,17 @@ const copyMigrations = {
   closeBundle() {
     cpSync(resolve('src-engine/db/migrations'), resolve('out/main/migrations'), { recursive: true });
   },
+};
+
+// Vite's dev server injects CSS as <style> tags and talks to its HMR socket: the dev page (only)
+// needs those allowed. The built page keeps index.html's strict policy untouched.
+const devCsp: Plugin = {
+  name: 'agencia-dev-csp',
+  apply: 'serve',
+  transformIndexHtml: (html) =>
+    html
+      .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+      .replace("connect-src 'self'", "connect-src 'self' ws://localhost:* http://localhost:*"),
 };
 
 export default defineConfig({
@@ -25,6 +37,12 @@ export default defineConfig({
   },
   renderer: {
     root: 'src-renderer',
-    build: { outDir: 'out/renderer', rollupOptions: { input: resolve('src-renderer/index.html') } },
+    plugins: [devCsp],
+    build: {
+      outDir: 'out/renderer',
+      // electron-vite leaves bundles unminified; the UI also goes over HTTP (`start --ui`).
+      minify: true,
+      rollupOptions: { input: resolve('src-renderer/index.html') },
+    },
   },
 });

@@ -30,6 +30,11 @@ const BENCHES: Record<string, Bench> = {
       'SmartSend planner: messages/s it can schedule over 20 instances (rotation, pacing, caps, quiet hours, warm-up), simulated time',
     run: async () => (await import('./smartsend.ts')).main(),
   },
+  renderer: {
+    description:
+      'headless Chromium: the agent terminal under 10,000 lines/s for 10 s (long tasks, JS heap, lines kept); first paint of the panel from a running engine',
+    run: async () => (await import('./renderer.ts')).main(),
+  },
 };
 
 function usage(): void {

@@ -1,0 +1,99 @@
+// The desktop-only channels between the main process and the renderer, beyond the engine's own
+// operations (src-engine/contracts/operations.ts): the service settings kept by the main process.
+// Plain zod, no electron: main and renderer both import it.
+import { z } from 'zod';
+
+export {
+  CHANNEL_PATTERN,
+  EVENT_CHANNEL,
+  READY_CHANNEL,
+  type DesktopBridge,
+  type IpcReply,
+} from './bridge.ts';
+
+export const SERVICES = ['ollama', 'kokoro', 'evolution', 'chatwoot', 'ledger', 'docker'] as const;
+export const ServiceIdSchema = z.enum(SERVICES);
+export type ServiceId = z.infer<typeof ServiceIdSchema>;
+/** Services that take a key or token besides their address. */
+export const SERVICES_WITH_SECRET: readonly ServiceId[] = ['evolution', 'chatwoot', 'ledger'];
+
+const ServiceUrlSchema = z
+  .string()
+  .trim()
+  .max(500)
+  .regex(/^(https?|tcp|unix|npipe):\/\/\S+$/, 'http(s)://, tcp://, unix:// or npipe:// address');
+
+const TimeOfDaySchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM');
+
+const range = (min: number, max: number) =>
+  z
+    .object({ min: z.number().int().min(min).max(max), max: z.number().int().min(min).max(max) })
+    .strict()
+    .refine((r) => r.min <= r.max, { message: 'min ≤ max', path: ['max'] });
+
+/**
+ * SmartSend pacing in the units people think in; the main process turns it into the engine's
+ * `SMARTSEND_*` settings (see settings-store.ts). null = the engine's default.
+ */
+export const PacingSchema = z
+  .object({
+    /** Seconds between two messages of one number. */
+    jitterS: range(1, 600).nullable(),
+    /** Messages in a burst before a longer pause. */
+    burst: range(1, 10_000).nullable(),
+    /** Minutes of that pause. */
+    burstPauseMin: range(0, 1440).nullable(),
+    /** Messages per number and day once warmed up. */
+    dailyCap: z.number().int().min(1).max(1_000_000).nullable(),
+    /** No sending between these local times (wraps midnight). */
+    quietHours: z
+      .object({ start: TimeOfDaySchema, end: TimeOfDaySchema })
+      .strict()
+      .refine((q) => q.start !== q.end, { message: 'start and end must differ', path: ['end'] })
+      .nullable(),
+  })
+  .strict();
+export type Pacing = z.infer<typeof PacingSchema>;
+
+export const DEFAULT_PACING: Pacing = {
+  jitterS: null,
+  burst: null,
+  burstPauseMin: null,
+  dailyCap: null,
+  quietHours: null,
+};
+
+/** What the renderer sees: secrets only as "one is stored", never their value. */
+export const PublicSettingsSchema = z.object({
+  services: z.record(ServiceIdSchema, z.object({ url: z.string().nullable(), hasSecret: z.boolean() })),
+  pacing: PacingSchema,
+  /** false when the OS offers no encrypted storage: secrets are then refused, never kept in clear. */
+  secretsAvailable: z.boolean(),
+});
+export type PublicSettings = z.infer<typeof PublicSettingsSchema>;
+
+/** A change: `url`/`secret` null clears it, absent leaves it. */
+export const SettingsPatchSchema = z
+  .object({
+    services: z
+      .partialRecord(
+        ServiceIdSchema,
+        z
+          .object({
+            url: ServiceUrlSchema.nullable().optional(),
+            secret: z.string().min(1).max(500).nullable().optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    pacing: PacingSchema.optional(),
+  })
+  .strict();
+export type SettingsPatch = z.input<typeof SettingsPatchSchema>;
+
+/** The desktop-only channels, with the same shape as the engine's operations. */
+export const DESKTOP_CHANNELS = {
+  'settings:get': { input: z.object({}).strict(), output: PublicSettingsSchema },
+  'settings:set': { input: SettingsPatchSchema, output: PublicSettingsSchema },
+} as const;
+export type DesktopChannel = keyof typeof DESKTOP_CHANNELS;

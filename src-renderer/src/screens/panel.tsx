@@ -1,0 +1,136 @@
+import type { Alert } from '../../../src-engine/contracts/compliance.ts';
+import type { Check } from '../../../src-engine/contracts/health.ts';
+import { Async, Card, Empty, Light, QuotaBar, type LightColour } from '../components/ui.tsx';
+import { formatCredits, formatDate, formatDateTime, formatDuration } from '../format.ts';
+import type { Dictionary } from '../i18n/es.ts';
+import { useLocale, useT } from '../i18n/index.ts';
+import { useOperation } from '../state/use-operation.ts';
+
+const CHECK_COLOUR: Record<Check['status'], LightColour> = {
+  healthy: 'green',
+  unhealthy: 'red',
+  disabled: 'grey',
+};
+
+/** An alert's sentence in the user's language; the engine's own text is the fallback. */
+export function alertText(t: Dictionary, alert: Alert): string {
+  if (alert.kind === 'quota' && alert.threshold !== null)
+    return t.alerts.quota(alert.threshold, alert.cycle ?? '');
+  return alert.kind === 'quota' ? alert.message : t.alerts[alert.kind];
+}
+
+function HealthCard() {
+  const t = useT();
+  const locale = useLocale();
+  const health = useOperation('health:get', {}, { pollMs: 10_000 });
+  return (
+    <Card title={t.health.title}>
+      <Async resource={health}>
+        {(h) => (
+          <>
+            <p className={`overall overall-${h.status}`}>
+              <Light colour={h.status === 'ok' ? 'green' : 'red'} label={t.health.overall[h.status]} />
+              {t.health.overall[h.status]} · {t.health.uptime(formatDuration(h.uptime, locale))}
+            </p>
+            <ul className="checks">
+              {Object.entries(h.checks).map(([name, check]) => (
+                <li key={name} data-check={name}>
+                  <Light colour={CHECK_COLOUR[check.status]} label={t.health.status[check.status]} />
+                  <span className="check-name">{t.health.checks[name] ?? name}</span>
+                  <span className="check-status">{t.health.status[check.status]}</span>
+                  {check.reason && <span className="check-reason">{check.reason}</span>}
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+      </Async>
+    </Card>
+  );
+}
+
+function AlertsCard() {
+  const t = useT();
+  const locale = useLocale();
+  const alerts = useOperation(
+    'compliance:alerts',
+    { limit: 5 },
+    { refreshOn: (e) => e.type === 'alert.raised' },
+  );
+  return (
+    <Card title={t.panel.alerts}>
+      <Async resource={alerts}>
+        {(page) =>
+          page.items.length === 0 ? (
+            <Empty>{t.panel.noAlerts}</Empty>
+          ) : (
+            <ul className="alerts">
+              {page.items.map((a) => (
+                <li key={a.id} className={`alert alert-${a.kind}`}>
+                  <span className="alert-text">{alertText(t, a)}</span>
+                  <time dateTime={new Date(a.createdAt).toISOString()}>
+                    {formatDateTime(a.createdAt, locale)}
+                  </time>
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Async>
+    </Card>
+  );
+}
+
+export function PanelScreen() {
+  const t = useT();
+  const locale = useLocale();
+  const balance = useOperation('billing:balance', {}, { refreshOn: (e) => e.type.startsWith('ledger.') });
+  return (
+    <div className="screen-grid">
+      <div className="kpis">
+        <Async resource={balance}>
+          {(b) => (
+            <>
+              <div className="kpi" data-kpi="available">
+                <span className="kpi-label">{t.panel.available}</span>
+                <span className="kpi-value">
+                  {formatCredits(b.availableMicro, locale)} <small>{t.common.credits}</small>
+                </span>
+                <span className="kpi-sub">{t.panel.held(formatCredits(b.pendingMicro, locale))}</span>
+              </div>
+              <div className="kpi" data-kpi="messages">
+                <span className="kpi-label">{t.panel.messagesCycle}</span>
+                <QuotaBar
+                  label={t.quota.messages}
+                  used={b.quota.messages.used}
+                  included={b.quota.messages.included}
+                />
+                <span className="kpi-sub">
+                  {t.panel.cycle(
+                    formatDate(b.quota.cycle.startsAt, locale),
+                    formatDate(b.quota.cycle.endsAt, locale),
+                  )}
+                </span>
+              </div>
+              <div className="kpi" data-kpi="agent-runs">
+                <span className="kpi-label">{t.panel.agentRunsCycle}</span>
+                <QuotaBar
+                  label={t.quota.aiRuns}
+                  used={b.quota.aiRuns.used}
+                  included={b.quota.aiRuns.included}
+                />
+              </div>
+              <div className="kpi" data-kpi="commissions">
+                <span className="kpi-label">{t.panel.commissionsMonth}</span>
+                <span className="kpi-value">{t.common.none}</span>
+                <span className="kpi-sub">{t.panel.commissionsPending}</span>
+              </div>
+            </>
+          )}
+        </Async>
+      </div>
+      <HealthCard />
+      <AlertsCard />
+    </div>
+  );
+}

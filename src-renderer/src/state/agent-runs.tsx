@@ -1,0 +1,149 @@
+import { useEffect, useRef } from 'react';
+import { create } from 'zustand';
+import type { AgentRun, AgentRunStatus } from '../../../src-engine/contracts/agents.ts';
+import type { CageLogStream } from '../../../src-engine/contracts/cage.ts';
+import type { EngineEvent } from '../../../src-engine/contracts/events.ts';
+import { TerminalBuffer } from '../components/terminal/terminal-buffer.ts';
+import type { Dictionary } from '../i18n/es.ts';
+import { useT } from '../i18n/index.ts';
+import { useEngineEvents, useOperation } from './use-operation.ts';
+
+export const FINISHED: ReadonlySet<AgentRunStatus> = new Set(['success', 'error', 'timeout', 'cancelled']);
+const ESC = '\x1b[';
+const STATUS_COLOUR: Record<AgentRunStatus, string> = {
+  queued: '36',
+  running: '33',
+  success: '32',
+  error: '31',
+  timeout: '31',
+  cancelled: '35',
+};
+const STREAM_COLOUR: Record<CageLogStream, string> = {
+  runner: '32',
+  tool: '33',
+  llm: '36',
+  stderr: '31',
+  engine: '90',
+};
+/** Log lines of runs not yet in the list (a run may log before its start answer is back), per run. */
+const EARLY_LINES_MAX = 1000;
+/** Polling is the fallback; the run's own events drive the updates. */
+const RUN_POLL_MS = 5000;
+
+/** The log lines a change of a run's state adds to its terminal (ANSI-coloured, translated). */
+export function runLogLines(t: Dictionary, prev: AgentRun | undefined, next: AgentRun): string[] {
+  if (prev?.status === next.status) return [];
+  const time = new Date(next.finishedAt ?? next.startedAt ?? next.createdAt).toISOString().slice(11, 19);
+  const lines = [
+    `${ESC}90m[${time}]${ESC}0m ${ESC}${STATUS_COLOUR[next.status]}m${t.agents.log.status(t.agents.status[next.status])}${ESC}0m`,
+  ];
+  if (!FINISHED.has(next.status)) return lines;
+  if (next.output) lines.push(`${ESC}1m${t.agents.log.output}${ESC}0m`, ...next.output.split('\n'));
+  if (next.error) lines.push(`${ESC}1;31m${t.agents.log.error}${ESC}0m ${next.error}`);
+  if (next.stepsUsed !== null) lines.push(`${ESC}2m${t.agents.log.steps(next.stepsUsed)}${ESC}0m`);
+  if (next.tokensIn !== null && next.tokensOut !== null) {
+    lines.push(`${ESC}2m${t.agents.log.tokens(next.tokensIn, next.tokensOut)}${ESC}0m`);
+  }
+  return lines;
+}
+
+/** One live log line as the terminal shows it: the stream it came from, tagged in its colour. */
+export function logLine(stream: CageLogStream, text: string): string {
+  return `${ESC}${STREAM_COLOUR[stream]}m${stream.padEnd(6)}${ESC}0m ${text}${ESC}0m`;
+}
+
+export interface RunEntry {
+  id: string;
+  prompt: string;
+  run?: AgentRun;
+  buffer: TerminalBuffer;
+  /** The last log line written (events are numbered from 1): repeats are skipped. */
+  lastSeq: number;
+}
+
+interface RunsState {
+  runs: RunEntry[];
+  selected?: string;
+  early: Map<string, { seq: number; line: string }[]>;
+  add(id: string, prompt: string, intro: string[]): void;
+  select(id: string): void;
+  update(id: string, run: AgentRun): void;
+  log(runId: string, seq: number, line: string): void;
+}
+
+/** The runs started in this session, each with its terminal buffer (kept across screen changes). */
+export const useRuns = create<RunsState>()((set, get) => ({
+  runs: [],
+  early: new Map(),
+  add(id, prompt, intro) {
+    const buffer = new TerminalBuffer();
+    buffer.writeLines(intro);
+    const entry: RunEntry = { id, prompt, buffer, lastSeq: 0 };
+    for (const { seq, line } of get().early.get(id) ?? []) {
+      buffer.writeLines([line]);
+      entry.lastSeq = seq;
+    }
+    get().early.delete(id);
+    set((s) => ({ runs: [entry, ...s.runs], selected: id }));
+  },
+  select: (selected) => set({ selected }),
+  update: (id, run) => set((s) => ({ runs: s.runs.map((r) => (r.id === id ? { ...r, run } : r)) })),
+  log(runId, seq, line) {
+    const entry = get().runs.find((r) => r.id === runId);
+    if (entry) {
+      if (seq <= entry.lastSeq) return;
+      entry.lastSeq = seq;
+      entry.buffer.writeLines([line]);
+      return;
+    }
+    const held = get().early.get(runId) ?? [];
+    if (held.length < EARLY_LINES_MAX) get().early.set(runId, [...held, { seq, line }]);
+  },
+}));
+
+/** Follows one run until it finishes and writes each change of state into its log. */
+function RunTracker({ entry }: { entry: RunEntry }) {
+  const t = useT();
+  const update = useRuns((s) => s.update);
+  const finished = entry.run !== undefined && FINISHED.has(entry.run.status);
+  const run = useOperation(
+    'agents:get',
+    { id: entry.id },
+    {
+      enabled: !finished,
+      pollMs: RUN_POLL_MS,
+      refreshOn: (e) => e.type === 'agent.status' && e.runId === entry.id,
+    },
+  );
+  const previous = useRef(entry.run);
+  const latest = useRef({ entry, t });
+  latest.current = { entry, t };
+  // Only a new answer writes to the log (the entry itself changes with every update).
+  useEffect(() => {
+    if (!run.data || run.data === previous.current) return;
+    const { entry: e, t: text } = latest.current;
+    e.buffer.writeLines(runLogLines(text, previous.current, run.data));
+    previous.current = run.data;
+    update(e.id, run.data);
+  }, [run.data, update]);
+  return null;
+}
+
+/**
+ * Mounted once for the whole app: live agent logs go into their run's terminal and runs are
+ * followed to the end, whichever screen is open.
+ */
+export function AgentRunsTracker() {
+  const runs = useRuns((s) => s.runs);
+  const log = useRuns((s) => s.log);
+  useEngineEvents((e: EngineEvent) => {
+    if (e.type === 'agent.log') log(e.runId, e.seq, logLine(e.stream, e.text));
+  });
+  return (
+    <>
+      {runs.map((r) => (
+        <RunTracker key={r.id} entry={r} />
+      ))}
+    </>
+  );
+}

@@ -1,0 +1,320 @@
+// The renderer in a real browser (Debian Chromium, headless) against a real engine: every screen,
+// live updates over the WebSocket, readable errors, language, keyboard, white label, 1024x700.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WEBHOOK_SECRET_HEADER } from '../../src-engine/gateways/evolution/webhook-auth.ts';
+import { startEvolutionSim, type EvolutionSim } from '../sim/evolution/index.ts';
+import { buildRenderer, launchChromium, startUiEngine, type UiEngine } from './ui-world.ts';
+
+const SHOTS = join(import.meta.dirname, 'screenshots');
+
+let rendererDir: string;
+let ui: UiEngine;
+let browser: Browser;
+let page: Page;
+const cspViolations: string[] = [];
+const pageErrors: string[] = [];
+
+async function openScreen(screen: string): Promise<void> {
+  await page.click(`nav [data-screen="${screen}"]`);
+  await page.waitForSelector(`main[data-screen="${screen}"]`);
+}
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+/** Nothing wider than the window: the layout holds at 1024x700. */
+async function fitsWidth(): Promise<void> {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+}
+
+const text = (selector: string) => page.locator(selector).first().innerText();
+
+/** Waits until an element's text is `expected` (React may paint it a frame later). */
+async function hasText(selector: string, expected: string): Promise<void> {
+  await page
+    .waitForFunction(([s, e]) => document.querySelector(s!)?.textContent === e, [selector, expected])
+    .catch(async () => expect(await text(selector)).toBe(expected));
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  [rendererDir, browser] = await Promise.all([buildRenderer(), launchChromium()]);
+  ui = await startUiEngine(rendererDir, { plan: 'free' });
+  page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+  // Fail fast: everything here happens in well under a second on a working UI.
+  page.setDefaultTimeout(5000);
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(`${ui.base}/?token=${ui.token}`);
+  await page.waitForSelector('main[data-screen="panel"] [data-kpi="available"]');
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await ui?.close();
+  if (rendererDir) rmSync(rendererDir, { recursive: true, force: true });
+});
+
+describe('the control panel in Chromium against a real engine', () => {
+  it('opens with the token, then hides it from the address bar', async () => {
+    expect(page.url()).not.toContain('token=');
+    expect(await page.evaluate(() => sessionStorage.getItem('agencia.token'))).toBe(ui.token);
+    await page.waitForSelector('.connection-open');
+  });
+
+  it('shows the panel: credit, quotas and the health of every connection', async () => {
+    expect(await text('[data-kpi="available"] .kpi-value')).toContain('0,00');
+    expect(await text('[data-kpi="messages"]')).toContain('0 de 50');
+    await page.waitForSelector('[data-check="database"]');
+    expect(await text('[data-check="database"]')).toContain('Funciona');
+    expect(await text('[data-check="queue"]')).toContain('Funciona');
+    await fitsWidth();
+    await shot('panel');
+  });
+
+  it('updates the credit live when a top-up is posted', async () => {
+    ui.engine.ledger.transfer({
+      id: randomUUID(),
+      orgId: ui.orgId,
+      kind: 'ADJUSTMENT',
+      amountMicro: 12_500_000,
+      reference: 'e2e top-up',
+    });
+    await page.waitForFunction(() =>
+      document.querySelector('[data-kpi="available"] .kpi-value')?.textContent?.includes('12,50'),
+    );
+  });
+
+  it('adds a WhatsApp number, shows its light, and explains the plan limit in words', async () => {
+    await openScreen('whatsapp');
+    await page.waitForSelector('text=Aún no hay números');
+    const add = page.locator('form[aria-label="Añadir número"]');
+    await add.getByLabel('Nombre').fill('Ventas');
+    await add.getByLabel('Instancia de Evolution').fill('ventas-1');
+    await add.getByRole('button', { name: 'Añadir' }).click();
+    await page.waitForSelector('li.instance[data-light="yellow"]');
+    expect(await text('li.instance')).toContain('Calentando');
+    expect(await text('li.instance')).toContain('Día 1 de calentamiento');
+
+    // The Free plan has one number: the 403 reads as a sentence, never as a code.
+    await add.getByLabel('Nombre').fill('Soporte');
+    await add.getByLabel('Instancia de Evolution').fill('soporte-1');
+    await add.getByRole('button', { name: 'Añadir' }).click();
+    await page.waitForSelector('.error-message');
+    expect(await text('.error-message')).toBe('Tu plan no permite más. Mejora el plan para continuar.');
+    expect(await page.locator('main').innerText()).not.toContain('PLAN_LIMIT');
+    await fitsWidth();
+    await shot('whatsapp');
+  });
+
+  it('sends a test message through the guard', async () => {
+    const send = page.locator('form[aria-label="Enviar un mensaje de prueba"]');
+    await send.getByLabel('Destinatario').fill('5215512345678');
+    await send.getByLabel('Texto').fill('Hola desde la prueba');
+    await send.getByRole('button', { name: 'Enviar' }).click();
+    await page.waitForSelector('text=/En cola \\(mensaje .+\\)/');
+  });
+
+  it('starts an agent run into the terminal, and explains a 402 with the credit left', async () => {
+    // Spend the credit so the second run (beyond the Free plan's one) cannot be paid.
+    ui.engine.ledger.transfer({
+      id: randomUUID(),
+      orgId: ui.orgId,
+      kind: 'ADJUSTMENT',
+      amountMicro: -12_500_000,
+      reference: 'e2e spend',
+    });
+    await openScreen('agents');
+    const form = page.locator('form[aria-label="Nueva ejecución"]');
+    await form.getByLabel('Tarea').fill('Resume las ventas de ayer');
+    await form.getByRole('button', { name: 'Ejecutar' }).click();
+    await page.waitForSelector('.term-viewport .term-row');
+    expect(await page.locator('.term-viewport').innerText()).toContain('Resume las ventas de ayer');
+    expect(await page.locator('.term-viewport .fg-6').count()).toBeGreaterThan(0);
+
+    // The run's live log, as the agent worker emits it on the engine's bus.
+    const { id: runId } = ui.engine.db.sqlite
+      .prepare(`SELECT id FROM agent_runs WHERE org_id = ? ORDER BY created_at DESC LIMIT 1`)
+      .get(ui.orgId) as { id: string };
+    const log = (seq: number, stream: 'llm' | 'tool', text: string) =>
+      ui.engine.events.emit({ type: 'agent.log', orgId: ui.orgId, runId, seq, stream, text, ts: Date.now() });
+    log(1, 'llm', 'Pensando en las ventas de ayer');
+    log(2, 'tool', '\x1b[1mread_file\x1b[0m ventas.csv');
+    log(2, 'tool', '\x1b[1mread_file\x1b[0m ventas.csv'); // a repeat is shown once
+    await page.waitForFunction(() =>
+      document.querySelector('.term-viewport')?.textContent?.includes('ventas.csv'),
+    );
+    const terminal = await page.locator('.term-viewport').innerText();
+    expect(terminal).toContain('Pensando en las ventas de ayer');
+    expect(terminal.match(/ventas\.csv/g)).toHaveLength(1);
+    expect(await page.locator('.term-row .fg-3').first().innerText()).toMatch(/^tool/);
+    expect(await page.locator('.term-row .b').first().innerText()).toBe('read_file');
+
+    await form.getByLabel('Tarea').fill('Otra tarea');
+    await form.getByRole('button', { name: 'Ejecutar' }).click();
+    await page.waitForSelector('.error-message');
+    expect(await text('.error-message')).toBe(
+      'Crédito insuficiente: tienes 0,00 créditos disponibles. Recarga para seguir.',
+    );
+    await fitsWidth();
+    await shot('agents');
+  });
+
+  it('searches and pauses the terminal from the keyboard', async () => {
+    await page.locator('.term-viewport').focus();
+    await page.keyboard.press('Control+f');
+    await page.keyboard.type('ayer');
+    await hasText('.term-matches', '0 de 2');
+    await page.keyboard.press('Enter');
+    await hasText('.term-matches', '1 de 2');
+    await page.keyboard.press('Enter');
+    await hasText('.term-matches', '2 de 2');
+    expect(await page.locator('.term-row.current mark').innerText()).toBe('ayer');
+    expect(await text('.term-state')).toBe('En pausa');
+  });
+
+  it('shows the balance, the plan with its quota bars and the history', async () => {
+    await openScreen('billing');
+    await page.waitForSelector('table.table tbody tr');
+    expect(await page.locator('table.table tbody tr').count()).toBe(2);
+    expect(await text('table.table')).toContain('Ajuste');
+    expect(await text('table.table')).toContain('−12,50');
+    for (const [bar, max] of [
+      ['Mensajes', '50'],
+      ['Ejecuciones de IA', '1'],
+    ]) {
+      const meter = page.locator(`.quota-bar[aria-label="${bar}"]`);
+      expect(await meter.getAttribute('aria-valuemax')).toBe(max);
+      expect(await meter.locator('.quota-mark').count()).toBe(3);
+    }
+    await page.getByRole('button', { name: 'Recargar créditos' }).click();
+    await page.waitForSelector('.topup-info');
+    await fitsWidth();
+    await shot('billing');
+  });
+
+  it('retries and resolves a dead letter', async () => {
+    await openScreen('dead-letters');
+    await page.waitForSelector('text=No hay trabajos fallidos');
+    ui.engine.queue.process('e2e.fails', async () => {
+      throw new Error('Evolution answered 500');
+    });
+    await ui.engine.queue.add('e2e.fails', { orgId: ui.orgId }, { attempts: 1 });
+    // Only the org's own guarded jobs (messages, runs) reach its event stream: refresh by hand.
+    await page.waitForFunction(async () => {
+      (document.querySelector('main .card-header button') as HTMLButtonElement).click();
+      await new Promise((r) => setTimeout(r, 100));
+      return document.querySelector('tr[data-dead-letter]') !== null;
+    });
+    expect(await text('tr[data-dead-letter]')).toContain('Evolution answered 500');
+    await shot('dead-letters');
+    await page.getByRole('button', { name: 'Reintentar' }).click();
+    await page.waitForSelector('text=/Reencolado como trabajo/');
+    await page.getByRole('button', { name: 'Marcar resuelto' }).first().click();
+    await page.getByRole('tab', { name: 'Resueltos' }).click();
+    await page.waitForSelector('tr[data-dead-letter]');
+    await fitsWidth();
+  });
+
+  it('shows the referrals empty state', async () => {
+    await openScreen('referrals');
+    await page.waitForSelector('text=Aún sin datos de referidos');
+    await shot('referrals');
+  });
+
+  it('switches screens with Alt+number and moves the focus to the title', async () => {
+    await page.keyboard.press('Alt+2');
+    await page.waitForSelector('main[data-screen="whatsapp"]');
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    expect(page.url()).toMatch(/#\/whatsapp$/);
+  });
+
+  it('applies white label on the Partner plan only', async () => {
+    await openScreen('settings');
+    await page.waitForSelector('text=Disponible en el plan Partner.');
+    ui.engine.db.sqlite.prepare(`UPDATE organizations SET plan_id = 'partner' WHERE id = ?`).run(ui.orgId);
+    await page.reload();
+    const form = page.locator('form[aria-label="Marca blanca"]');
+    await form.getByLabel('Nombre').fill('Agencia Sol');
+    await form.locator('input[type="color"]').fill('#e4572e');
+    await form.getByRole('button', { name: 'Guardar' }).click();
+    await page.waitForFunction(() => document.querySelector('.brand')?.textContent === 'Agencia Sol');
+    expect(await page.evaluate(() => document.documentElement.style.getPropertyValue('--accent'))).toBe(
+      '#e4572e',
+    );
+    expect(await page.locator('main').innerText()).toContain('los servicios se configuran en el motor');
+    await fitsWidth();
+    await shot('settings');
+  });
+
+  it('switches language, and keeps it and the session across a reload', async () => {
+    await page.getByLabel('Idioma').first().selectOption('en');
+    await page.waitForSelector('nav >> text=Dashboard');
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+    await page.reload();
+    await openScreen('panel');
+    await page.waitForSelector('text=Available credit');
+    expect(await text('[data-check="database"]')).toContain('Working');
+    await shot('panel-en');
+  });
+
+  it('kept to the strict CSP and threw no errors', () => {
+    expect(cspViolations).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('the traffic light against the Evolution simulator', () => {
+  const SECRET = 'e2e-webhook-secret';
+  let sim: EvolutionSim;
+  let world: UiEngine;
+  let banPage: Page;
+
+  beforeAll(async () => {
+    sim = await startEvolutionSim({ instances: ['ventas-1'] });
+    // The lock-holding engine runs SmartSend, which listens to Evolution's webhooks.
+    world = await startUiEngine(rendererDir, {
+      plan: 'starter',
+      exclusive: true,
+      env: { EVOLUTION_URL: sim.url, EVOLUTION_API_KEY: sim.apiKey, EVOLUTION_WEBHOOK_SECRET: SECRET },
+    });
+    sim.setWebhook({
+      url: `${world.base}/webhooks/evolution`,
+      headers: { [WEBHOOK_SECRET_HEADER]: SECRET },
+    });
+    await world.engine.call(
+      'whatsapp:addInstance',
+      { name: 'Ventas', evolutionInstance: 'ventas-1', warmupDay: 60 },
+      world.token,
+    );
+    banPage = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+    banPage.setDefaultTimeout(5000);
+    await banPage.goto(`${world.base}/?token=${world.token}#/whatsapp`);
+  }, 30_000);
+
+  afterAll(async () => {
+    await banPage?.close();
+    await world?.close();
+    await sim?.close();
+  });
+
+  it('turns red with the reason when the number is banned', async () => {
+    // Warming up: yellow.
+    await banPage.waitForSelector('li.instance[data-light="yellow"]');
+    sim.ban('ventas-1', 401);
+    await sim.webhooksIdle();
+    // The instance.health event repaints the card by itself.
+    await banPage.waitForSelector('li.instance[data-light="red"]');
+    expect(await banPage.locator('li.instance .badge').innerText()).toBe('Bloqueado');
+    expect(await banPage.locator('li.instance .instance-reason').innerText()).not.toBe('');
+    await banPage.screenshot({ path: join(SHOTS, 'whatsapp-banned.png') });
+  });
+});

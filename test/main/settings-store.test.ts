@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { SMARTSEND_ENV } from '../../src-engine/contracts/smartsend.ts';
+import { AppError } from '../../src-engine/errors.ts';
+import { createSettingsStore, pacingEnv } from '../../src-main/settings-store.ts';
+import { fakeSafeStorage, memoryFile } from './fake-electron.ts';
+
+const KEY = 'evo-secret-key-123';
+
+describe('desktop settings', () => {
+  it('keeps keys encrypted on disk and never hands them back to the renderer', () => {
+    const file = memoryFile();
+    const box = fakeSafeStorage();
+    const store = createSettingsStore({ file, box });
+    const view = store.set({ services: { evolution: { url: 'http://127.0.0.1:8080', secret: KEY } } });
+    expect(view.services.evolution).toEqual({ url: 'http://127.0.0.1:8080', hasSecret: true });
+    expect(JSON.stringify(view)).not.toContain(KEY);
+    expect(file.text).not.toContain(KEY);
+    expect(box.calls).toBe(1);
+    // A fresh store (the next start) reads it back and gives it to the engine only.
+    const next = createSettingsStore({ file, box });
+    expect(next.engineEnv()).toMatchObject({
+      EVOLUTION_URL: 'http://127.0.0.1:8080',
+      EVOLUTION_API_KEY: KEY,
+    });
+  });
+
+  it('changes only what a patch names; null clears', () => {
+    const store = createSettingsStore({ file: memoryFile(), box: fakeSafeStorage() });
+    store.set({
+      services: {
+        ledger: { url: 'https://ledger.example', secret: 'k1' },
+        ollama: { url: 'http://gpu:11434' },
+      },
+    });
+    store.set({ services: { ledger: { url: 'https://ledger2.example' } } });
+    expect(store.engineEnv()).toMatchObject({
+      LEDGER_URL: 'https://ledger2.example',
+      LEDGER_API_KEY: 'k1',
+      OLLAMA_URL: 'http://gpu:11434',
+    });
+    const cleared = store.set({ services: { ledger: { secret: null }, ollama: { url: null } } });
+    expect(cleared.services.ledger.hasSecret).toBe(false);
+    expect(cleared.services.ollama.url).toBeNull();
+    expect(store.engineEnv()).not.toHaveProperty('LEDGER_API_KEY');
+    expect(store.engineEnv()).not.toHaveProperty('OLLAMA_URL');
+  });
+
+  it('refuses keys when the OS cannot encrypt them, and keys for services that take none', () => {
+    const file = memoryFile();
+    const store = createSettingsStore({ file, box: fakeSafeStorage(false) });
+    expect(store.get().secretsAvailable).toBe(false);
+    expect(() => store.set({ services: { chatwoot: { secret: 'plain?' } } })).toThrow(AppError);
+    expect(file.text).toBeUndefined();
+    const ok = createSettingsStore({ file, box: fakeSafeStorage() });
+    expect(() => ok.set({ services: { ollama: { secret: 'x' } } })).toThrow(/takes no key/);
+  });
+
+  it('validates patches with the shared schema', () => {
+    const store = createSettingsStore({ file: memoryFile(), box: fakeSafeStorage() });
+    const bad = (patch: unknown) => {
+      try {
+        store.set(patch as never);
+      } catch (err) {
+        return (err as AppError).code;
+      }
+      return 'accepted';
+    };
+    expect(bad({ services: { evolution: { url: 'javascript:alert(1)' } } })).toBe('VALIDATION_ERROR');
+    expect(bad({ services: { nope: { url: 'http://x' } } })).toBe('VALIDATION_ERROR');
+    expect(
+      bad({
+        pacing: {
+          jitterS: { min: 9, max: 2 },
+          burst: null,
+          burstPauseMin: null,
+          dailyCap: null,
+          quietHours: null,
+        },
+      }),
+    ).toBe('VALIDATION_ERROR');
+    expect(bad({ services: { docker: { url: 'unix:///var/run/docker.sock' } } })).toBe('accepted');
+  });
+
+  it('starts from defaults when the file is damaged or a key cannot be decrypted', () => {
+    const errors: unknown[] = [];
+    const damaged = createSettingsStore({
+      file: memoryFile('{"services": 42'),
+      box: fakeSafeStorage(),
+      onError: (e) => errors.push(e),
+    });
+    expect(damaged.get().services.evolution).toEqual({ url: null, hasSecret: false });
+    const foreign = memoryFile(
+      JSON.stringify({ services: { ledger: { secret: Buffer.from('other-keyring').toString('base64') } } }),
+    );
+    const store = createSettingsStore({
+      file: foreign,
+      box: fakeSafeStorage(),
+      onError: (e) => errors.push(e),
+    });
+    expect(store.engineEnv()).not.toHaveProperty('LEDGER_API_KEY');
+    expect(errors).toHaveLength(2);
+  });
+
+  it('turns pacing into SMARTSEND_* strings the engine accepts', () => {
+    const env = pacingEnv({
+      jitterS: { min: 3, max: 9 },
+      burst: { min: 10, max: 30 },
+      burstPauseMin: { min: 5, max: 20 },
+      dailyCap: 400,
+      quietHours: { start: '21:00', end: '08:00' },
+    });
+    expect(env).toEqual({
+      SMARTSEND_JITTER_MS: '3000-9000',
+      SMARTSEND_BURST: '10-30',
+      SMARTSEND_BURST_PAUSE_MS: '300000-1200000',
+      SMARTSEND_DAILY_CAP: '400',
+      SMARTSEND_QUIET_HOURS: '21:00-08:00',
+    });
+    for (const [name, value] of Object.entries(env)) {
+      expect(SMARTSEND_ENV[name as keyof typeof SMARTSEND_ENV].safeParse(value).success, name).toBe(true);
+    }
+    expect(
+      pacingEnv({ jitterS: null, burst: null, burstPauseMin: null, dailyCap: null, quietHours: null }),
+    ).toEqual({});
+  });
+});
