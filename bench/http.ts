@@ -20,7 +20,8 @@ import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BODY_LIMIT, createApiServer } from '../src-engine/api/server.ts';
 import { startTestEngine, type TestEngine } from '../test/support/test-engine.ts';
-import { benchOrg, fmtRate, intEnv, median, sendInput, table, withCleanup } from './guard.ts';
+import { benchOrg, sendInput } from './guard.ts';
+import { fmtRate, intEnv, median, table, withCleanup } from './support.ts';
 
 const SERVE_FLAG = '--serve';
 const TARGET_RATIO = 0.4;

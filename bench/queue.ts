@@ -23,20 +23,12 @@ import type { BulkItem, JobQueue } from '../src-engine/queue/port.ts';
 import { createSqliteQueue } from '../src-engine/queue/sqlite.ts';
 import { startRedis, type TestRedis } from '../test/support/redis.ts';
 import type { MemoryResult } from './queue-memory-child.ts';
+import { fmtRate, fmtRatio, intEnv, median, table } from './support.ts';
 
 const EMBEDDED_QUEUE = 'bench.noop';
 const PREFILL_BATCH = 1_000;
 /** A measurement that takes longer than this is broken (a stuck worker), not slow. */
 const MEASURE_TIMEOUT_MS = 120_000;
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 type Metric = 'add' | 'process1' | 'process8';
 
@@ -203,15 +195,6 @@ function bullmqBackend(redis: TestRedis): Backend {
 
 // ---------------------------------------------------------------------------------------------
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-const fmtRate = (x: number) => Math.round(x).toLocaleString('en-US');
-const fmtRatio = (x: number) => `${x.toFixed(2)}x`;
-
 interface Sample {
   embedded: number;
   bullmq: number;
@@ -278,17 +261,6 @@ async function memory(dir: string, jobs: number): Promise<MemoryResult> {
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   if (code !== 0 || !line) throw new Error(`memory child exited with ${code}: ${out.trim()}`);
   return JSON.parse(line.slice('RESULT '.length)) as MemoryResult;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows
-    .map((r, i) => {
-      const cells = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)));
-      const text = cells.join('   ');
-      return i === 0 ? `${text}\n${'-'.repeat(text.length)}` : text;
-    })
-    .join('\n');
 }
 
 export async function main(): Promise<void> {

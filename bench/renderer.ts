@@ -17,20 +17,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'vite';
-import { buildRenderer, launchChromium, startUiEngine } from '../test/e2e/ui-world.ts';
+import { asProduction, buildRenderer, launchChromium, startUiEngine } from '../test/e2e/ui-world.ts';
+import { intEnv } from './support.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MB = 1024 * 1024;
 const HARNESS_ORIGIN = 'http://terminal-bench.localhost';
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
@@ -115,16 +107,15 @@ async function buildHarness(dir: string): Promise<void> {
   const { html, main } = harnessSource();
   writeFileSync(join(dir, 'index.html'), html);
   writeFileSync(join(dir, 'main.tsx'), main);
-  await build({
-    configFile: false,
-    root: dir,
-    base: './',
-    logLevel: 'warn',
-    mode: 'production',
-    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-    oxc: { jsx: { development: false } },
-    build: { outDir: join(dir, 'dist'), emptyOutDir: true, reportCompressedSize: false },
-  });
+  await asProduction(() =>
+    build({
+      configFile: false,
+      root: dir,
+      base: './',
+      logLevel: 'warn',
+      build: { outDir: join(dir, 'dist'), emptyOutDir: true, reportCompressedSize: false },
+    }),
+  );
 }
 
 interface RunResult {
