@@ -5,9 +5,8 @@ import { createCageEngine, createDockerClient, type CageEngine } from './cage/in
 import { createCompliance, type Compliance } from './compliance/alerts.ts';
 import type { EngineConfig } from './config/index.ts';
 import type { EngineEvent } from './contracts/events.ts';
-import type { Check, Health } from './contracts/health.ts';
+import type { Health } from './contracts/health.ts';
 import { openDatabase, type DatabaseHandle } from './db/connection.ts';
-import { errorMessage } from './errors.ts';
 import { createCommitEmitter, createEventBus, type EventBus } from './events.ts';
 import { createApiKeys, type ApiKeys } from './guard/api-keys.ts';
 import { createAuthenticator, type Authenticate } from './guard/auth.ts';
@@ -17,7 +16,7 @@ import { createJobOutbox } from './guard/outbox.ts';
 import { createGuard } from './guard/pipeline.ts';
 import { createRateLimiter } from './guard/rate-limit.ts';
 import { createSessions, type Sessions } from './guard/sessions.ts';
-import { serviceChecks } from './health-checks.ts';
+import { probe, serviceChecks } from './health-checks.ts';
 import { createEvolutionClient } from './gateways/evolution/index.ts';
 import { createKokoroClient, type KokoroClient } from './gateways/kokoro/index.ts';
 import { createOllamaClient, type OllamaClient } from './gateways/ollama/index.ts';
@@ -84,15 +83,6 @@ async function openQueue(opts: EngineOptions, db: DatabaseHandle): Promise<JobQu
 async function openRedis(url: string): Promise<Redis> {
   const { Redis } = await import('ioredis');
   return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
-}
-
-async function check(fn: () => unknown): Promise<Check> {
-  try {
-    await fn();
-    return { status: 'healthy' };
-  } catch (err) {
-    return { status: 'unhealthy', reason: errorMessage(err) };
-  }
 }
 
 /** The composition root: builds every adapter from the configuration and wires them together. */
@@ -186,8 +176,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       baseUrl: config.services.kokoroUrl,
       log: log.child({ module: 'kokoro' }),
     });
+    const docker = createDockerClient(config.services.dockerHost);
     const cage = createCageEngine({
-      docker: createDockerClient(config.services.dockerHost),
+      docker,
       ollama,
       log: log.child({ module: 'cage' }),
       // The engine id scopes the start-up reaper to this data dir's cages on a shared Docker host.
@@ -204,12 +195,12 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (ended > 0) log.warn({ runs: ended }, 'agent runs left running by the last engine were ended');
       agents.start();
     }
-    const services = serviceChecks(config.services, { ollama, kokoro });
+    const services = serviceChecks(config.services, { ollama, kokoro, docker });
     const startedAt = Date.now();
     async function health(): Promise<Health> {
       const [database, queueCheck, others] = await Promise.all([
-        check(() => sqlite.prepare('SELECT 1').get()),
-        check(() => queue.ping()),
+        probe(async () => void sqlite.prepare('SELECT 1').get()),
+        probe(() => queue.ping()),
         services(),
       ]);
       const ok = database.status === 'healthy' && queueCheck.status === 'healthy';

@@ -15,6 +15,7 @@ import { dockerFailure } from './docker-calls.ts';
 import { Limiter } from './limiter.ts';
 import { reapCages, type ReapedCage } from './reaper.ts';
 import { runInCage, type CageRunCall } from './session.ts';
+import { within } from '../within.ts';
 
 export interface CageEngineDeps {
   docker: Docker;
@@ -149,13 +150,4 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
       await Promise.all([...live.values()].map((r) => r.done));
     },
   };
-}
-
-/** `promise`, or a rejection after `ms`: a hung Docker must not hang a health check. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
