@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiServer } from '../src-engine/api/server.ts';
 import { ErrorBodySchema } from '../src-engine/contracts/errors.ts';
 import { OPERATIONS, type OperationName } from '../src-engine/contracts/operations.ts';
 import { canonicalJson } from '../src-engine/guard/idempotency.ts';
 import { UnrecoverableError } from '../src-engine/queue/errors.ts';
-import { startTestEngine, type TestEngine, type TestOrg } from './support/test-engine.ts';
+import {
+  listenApi,
+  startTestEngine,
+  type TestApi,
+  type TestEngine,
+  type TestOrg,
+} from './support/test-engine.ts';
 
 /**
  * Throws thousands of random and mutated requests at every route of the real API over HTTP and
@@ -37,7 +41,7 @@ interface FuzzAnswer {
 }
 
 let t: TestEngine;
-let app: FastifyInstance;
+let api: TestApi;
 let port: number;
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -111,14 +115,12 @@ const ownedRows = (): Owned =>
 
 beforeAll(async () => {
   t = await startTestEngine();
-  app = await createApiServer(t.engine);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  port = typeof addr === 'object' && addr ? addr.port : 0;
+  api = await listenApi(t.engine);
+  port = api.port;
 });
 afterAll(async () => {
   agent.destroy();
-  await app?.close();
+  await api?.close();
   await t?.dispose();
 });
 

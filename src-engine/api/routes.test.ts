@@ -1,35 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestEngine, type TestEngine, type TestOrg } from '../../test/support/test-engine.ts';
+import {
+  listenApi,
+  startTestEngine,
+  type TestApi,
+  type TestEngine,
+  type TestOrg,
+} from '../../test/support/test-engine.ts';
 import { startKokoroSim } from '../../test/sim/kokoro/index.ts';
 import { startOllamaSim } from '../../test/sim/ollama/index.ts';
 import { ErrorBodySchema, type ErrorCode } from '../contracts/errors.ts';
 import { LedgerEventSchema, type EngineEvent } from '../contracts/events.ts';
 import { OPERATIONS, type OperationName } from '../contracts/operations.ts';
 import { UnrecoverableError } from '../queue/errors.ts';
-import { BODY_LIMIT, createApiServer } from './server.ts';
-
-interface Api {
-  base: string;
-  close(): Promise<void>;
-}
-
-/** The real API of a test engine, listening on 127.0.0.1 on a free port. */
-async function listen(t: TestEngine): Promise<Api> {
-  const app = await createApiServer(t.engine);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  return {
-    base: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
-    close: () => app.close(),
-  };
-}
+import { BODY_LIMIT } from './server.ts';
 
 let t: TestEngine;
-let api: Api;
+let api: TestApi;
 beforeAll(async () => {
   t = await startTestEngine();
-  api = await listen(t);
+  api = await listenApi(t.engine);
 });
 afterAll(async () => {
   await api?.close();
@@ -257,7 +247,7 @@ describe('every route over HTTP answers its success status with its output schem
       await startKokoroSim({ voices: ['ef_dora', 'am_adam'] }),
     ];
     const withAi = await startTestEngine({ OLLAMA_URL: ollama.url, KOKORO_URL: kokoro.url });
-    const aiApi = await listen(withAi);
+    const aiApi = await listenApi(withAi.engine);
     try {
       const o = await withAi.org();
       const { models } = ok(

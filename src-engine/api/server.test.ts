@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.ts';
 import { JobEventSchema } from '../contracts/events.ts';
@@ -10,11 +9,11 @@ import { HealthSchema } from '../contracts/health.ts';
 import { createEngine, type Engine } from '../engine.ts';
 import { createOrganization } from '../ledger/orgs.ts';
 import { createLogger } from '../logger.ts';
-import { createApiServer } from './server.ts';
+import { listenApi, type TestApi } from '../../test/support/test-engine.ts';
 
 let dir: string;
 let engine: Engine;
-let app: FastifyInstance;
+let api: TestApi;
 let base: string;
 
 beforeEach(async () => {
@@ -23,13 +22,11 @@ beforeEach(async () => {
     config: loadConfig({ AGENCIA_DATA_DIR: dir }),
     log: createLogger('engine', { level: 'silent' }),
   });
-  app = await createApiServer(engine);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  api = await listenApi(engine);
+  base = api.base;
 });
 afterEach(async () => {
-  await app.close();
+  await api.close();
   await engine.close(0);
   rmSync(dir, { recursive: true, force: true });
 });

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { createApiServer } from '../../src-engine/api/server.ts';
 import { loadConfig } from '../../src-engine/config/index.ts';
 import { createEngine, type Engine, type EngineOptions } from '../../src-engine/engine.ts';
 import { parseCredits } from '../../src-engine/ledger/money.ts';
@@ -71,4 +73,21 @@ export async function startTestEngine(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface TestApi {
+  app: FastifyInstance;
+  port: number;
+  /** e.g. http://127.0.0.1:PORT */
+  base: string;
+  close(): Promise<void>;
+}
+
+/** The engine's real HTTP API, listening on 127.0.0.1 on a free port. */
+export async function listenApi(engine: Engine): Promise<TestApi> {
+  const app = await createApiServer(engine);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return { app, port, base: `http://127.0.0.1:${port}`, close: () => app.close() };
 }
