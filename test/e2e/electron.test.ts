@@ -1,14 +1,21 @@
-// The packaged-shape app in a real Electron, where a binary exists (ELECTRON_OVERRIDE_DIST_PATH, the
-// folder electron's own install script would fill). Elsewhere it says why it did not run, and is
-// reported as skipped, never as passed.
+// The desktop app as electron-vite builds it (into out/, built once here):
+// - booted under Node with a fake `electron` module (test/main/fake-electron-module.ts), so the
+//   composition root's wiring (engine, IPC, window, tray, quit) is checked on any machine;
+// - in a real Electron where a binary exists (ELECTRON_OVERRIDE_DIST_PATH, the folder electron's own
+//   install script would fill). Elsewhere that part says why it did not run, and is reported as
+//   skipped, never as passed.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'electron-vite';
 import { _electron, type ElectronApplication, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asProduction } from './ui-world.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+const MAIN_BUNDLE = join(ROOT, 'out/main/index.js');
+
 const dist = process.env.ELECTRON_OVERRIDE_DIST_PATH;
 const binary =
   dist &&
@@ -26,28 +33,112 @@ const skipReason = !dist
       : undefined;
 if (skipReason) console.log(`SKIPPED: Electron e2e: ${skipReason}`);
 
-describe.skipIf(skipReason !== undefined)('the Electron app', () => {
-  let dataDir: string;
+let dir: string;
+beforeAll(async () => {
+  await asProduction(() => build({ root: ROOT, logLevel: 'warn' }));
+  dir = mkdtempSync(join(tmpdir(), 'agencia-app-'));
+}, 60_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the main process, booted with a fake electron', () => {
+  let outcome: {
+    channels: string[];
+    url: string;
+    webPreferences: Record<string, unknown>;
+    balance: unknown;
+    foreign: unknown;
+    invalid: unknown;
+    secret: unknown;
+    closePrevented: boolean;
+    calls: string[];
+  };
+
+  beforeAll(() => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/main/boot-child.ts')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: {
+        ...process.env,
+        MAIN_BUNDLE,
+        FAKE_USER_DATA: dir,
+        AGENCIA_DATA_DIR: join(dir, 'fake-data'),
+        ENGINE_PORT: '0',
+        LOG_LEVEL: 'silent',
+        REDIS_URL: '',
+        OLLAMA_URL: 'http://127.0.0.1:9',
+        KOKORO_URL: 'http://127.0.0.1:9',
+      },
+    });
+    const line = child.stdout.split('\n').find((l) => l.startsWith('{"channels"'));
+    if (!line) throw new Error(`boot failed (${child.status}):\n${child.stdout}\n${child.stderr}`);
+    outcome = JSON.parse(line) as typeof outcome;
+  }, 40_000);
+
+  it('opens a locked-down window on the built renderer', () => {
+    expect(outcome.url).toMatch(/^file:\/\/.*\/out\/renderer\/index\.html$/);
+    expect(outcome.webPreferences).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      webviewTag: false,
+    });
+    expect(outcome.webPreferences.preload).toMatch(/out\/preload\/index\.cjs$/);
+    expect(outcome.calls).toEqual(expect.arrayContaining(['permissions.request', 'permissions.check']));
+  });
+
+  it('answers every engine operation and the settings over IPC, for our page only', () => {
+    expect(outcome.channels).toEqual(
+      expect.arrayContaining([
+        'billing:balance',
+        'dlq:retry',
+        'settings:get',
+        'settings:set',
+        'on:renderer:ready',
+      ]),
+    );
+    expect(outcome.balance).toMatchObject({ result: { availableMicro: 0, quota: { plan: { id: 'free' } } } });
+    expect(outcome.foreign).toEqual({ error: { error: 'UNAUTHORIZED', message: 'Not our renderer' } });
+    expect(outcome.invalid).toMatchObject({ error: { error: 'VALIDATION_ERROR' } });
+    // This fake OS has no keyring: keys are refused, never stored in clear.
+    expect(outcome.secret).toMatchObject({ error: { error: 'UNAVAILABLE' } });
+  });
+
+  it('shows a tray with its menu, hides the window on close, stops the engine on quit', () => {
+    expect(outcome.calls).toContain('tray.menu Abrir Agencia Desk|Pausar envíos|-|Salir');
+    expect(outcome.calls.some((c) => c.startsWith('tray data:image/png;base64'))).toBe(true);
+    expect(outcome.closePrevented).toBe(true);
+    expect(outcome.calls).toContain('window.hide');
+    // The first quit waits for the engine to stop, then quits again.
+    expect(outcome.calls.filter((c) => c === 'quit.deferred')).toHaveLength(1);
+    expect(outcome.calls.filter((c) => c === 'app.quit')).toHaveLength(2);
+  });
+});
+
+describe.skipIf(skipReason !== undefined)('the app in a real Electron', () => {
   let app: ElectronApplication;
   let page: Page;
 
   beforeAll(async () => {
-    await build({ root: ROOT, logLevel: 'warn' });
-    dataDir = mkdtempSync(join(tmpdir(), 'agencia-electron-'));
     app = await _electron.launch({
       executablePath: binary!,
       // Chromium refuses its own sandbox as root (CI containers); the renderer's sandbox stays on.
-      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), join(ROOT, 'out/main/index.js')],
-      env: { ...process.env, AGENCIA_DATA_DIR: dataDir, ENGINE_PORT: '0', LOG_LEVEL: 'silent' },
+      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), MAIN_BUNDLE],
+      env: {
+        ...process.env,
+        AGENCIA_DATA_DIR: join(dir, 'electron-data'),
+        ENGINE_PORT: '0',
+        LOG_LEVEL: 'silent',
+      },
       timeout: 30_000,
     });
     page = await app.firstWindow();
     page.setDefaultTimeout(10_000);
-  }, 90_000);
+  }, 60_000);
 
   afterAll(async () => {
     await app?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('loads our page sandboxed, with only the bridge exposed', async () => {

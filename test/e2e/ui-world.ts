@@ -15,23 +15,35 @@ import { startTestEngine } from '../support/test-engine.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM = '/usr/bin/chromium';
 
+/**
+ * Runs a Vite build as production: vitest sets NODE_ENV=test, which Vite honours, and that would
+ * select React's development build and JSX transform.
+ */
+export async function asProduction<T>(fn: () => Promise<T>): Promise<T> {
+  const before = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    return await fn();
+  } finally {
+    process.env.NODE_ENV = before;
+  }
+}
+
 /** Builds the renderer into a fresh temp folder (a few seconds), with electron-vite's settings for it. */
 export async function buildRenderer(): Promise<string> {
   const outDir = mkdtempSync(join(tmpdir(), 'agencia-renderer-'));
   const renderer = electronViteConfig.renderer as UserConfig;
-  await build({
-    ...renderer,
-    configFile: false,
-    root: join(ROOT, 'src-renderer'),
-    // electron-vite's renderer default: relative URLs work from file:// and from the engine alike.
-    base: './',
-    logLevel: 'warn',
-    // vitest sets NODE_ENV=test, which would select React's development build and JSX transform.
-    mode: 'production',
-    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-    oxc: { jsx: { development: false } },
-    build: { ...renderer.build, outDir, emptyOutDir: true, reportCompressedSize: false },
-  });
+  await asProduction(() =>
+    build({
+      ...renderer,
+      configFile: false,
+      root: join(ROOT, 'src-renderer'),
+      // electron-vite's renderer default: relative URLs work from file:// and from the engine alike.
+      base: './',
+      logLevel: 'warn',
+      build: { ...renderer.build, outDir, emptyOutDir: true, reportCompressedSize: false },
+    }),
+  );
   return outDir;
 }
 

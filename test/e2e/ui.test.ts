@@ -219,7 +219,7 @@ describe('the control panel in Chromium against a real engine', () => {
     await page.getByRole('button', { name: 'Reintentar' }).click();
     await page.waitForSelector('text=/Reencolado como trabajo/');
     await page.getByRole('button', { name: 'Marcar resuelto' }).first().click();
-    await page.getByRole('tab', { name: 'Resueltos' }).click();
+    await page.getByRole('button', { name: 'Resueltos' }).click();
     await page.waitForSelector('tr[data-dead-letter]');
     await fitsWidth();
   });

@@ -48,15 +48,9 @@ export function DeadLettersScreen() {
           <button type="button" onClick={page.reload}>
             {t.common.refresh}
           </button>
-          <div className="tabs" role="tablist">
+          <div className="tabs" role="group" aria-label={t.deadLetters.title}>
             {(['false', 'true'] as const).map((v) => (
-              <button
-                key={v}
-                type="button"
-                role="tab"
-                aria-selected={resolved === v}
-                onClick={() => setResolved(v)}
-              >
+              <button key={v} type="button" aria-pressed={resolved === v} onClick={() => setResolved(v)}>
                 {v === 'false' ? t.deadLetters.open : t.deadLetters.resolved}
               </button>
             ))}

@@ -10,7 +10,7 @@ import { useOperation } from '../state/use-operation.ts';
 const DAY_MS = 86_400_000;
 
 /** The traffic light: green ACTIVE, yellow WARMUP/THROTTLED (or still connecting), red BANNED or disconnected. */
-export function trafficLight(i: Pick<Instance, 'health' | 'connectionState'>): LightColour {
+export function trafficLight(i: Pick<Instance, 'health' | 'connectionState'>): Exclude<LightColour, 'grey'> {
   if (i.health === 'BANNED') return 'red';
   if (i.connectionState === 'close') return 'red';
   if (i.health === 'ACTIVE' && (i.connectionState === null || i.connectionState === 'open')) return 'green';
@@ -37,7 +37,7 @@ function InstanceCard({ instance, now }: { instance: Instance; now: number }) {
   return (
     <li className={`instance instance-${colour}`} data-instance={instance.id} data-light={colour}>
       <div className="instance-head">
-        <Light colour={colour} label={t.whatsapp.light[colour === 'grey' ? 'yellow' : colour]} />
+        <Light colour={colour} label={t.whatsapp.light[colour]} />
         <strong>{instance.name}</strong>
         <span className="badge">{state}</span>
       </div>
