@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/node22.sh
-bash scripts/ensure-system.sh redis-server:redis-server dockerd:docker.io chromium:chromium xvfb-run:xvfb
+bash scripts/ensure-system.sh redis-server:redis-server dockerd:docker.io chromium:chromium xvfb-run:xvfb \
+  /usr/lib/postgresql/15/bin/postgres:postgresql
 bash scripts/install-deps.sh
 echo "[test] Node $(node --version)"
 npx eslint . --max-warnings 0

@@ -48,6 +48,19 @@ export const CONFIG_VARS = {
   EVOLUTION_URL: { schema: url.optional(), doc: 'Evolution API v2 (WhatsApp). Unset = WhatsApp disabled.' },
   CHATWOOT_URL: { schema: url.optional(), doc: 'Chatwoot for human handoff (optional).' },
   LEDGER_URL: { schema: url.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
+  LEDGER_TOKEN: {
+    schema: z.string().min(16).optional(),
+    secret: true,
+    doc: "This desktop's device token for the hosted ledger (names its org).",
+  },
+  LEDGER_SYNC_INTERVAL_S: {
+    schema: z.coerce.number().int().min(1).max(86_400).default(60),
+    doc: 'Seconds between two `billing.sync` runs against the hosted ledger.',
+  },
+  LEDGER_OFFLINE_GRACE_H: {
+    schema: z.coerce.number().min(0).max(8760).default(72),
+    doc: 'Hours without a successful sync after which overage is refused (quota-covered work still goes).',
+  },
   DOCKER_HOST: {
     schema: z.string().min(1).optional(),
     doc: "Docker engine for the cage; unset = dockerode's default socket.",
@@ -153,6 +166,8 @@ export interface EngineConfig {
   cage: { image: string; memoryMb: number; concurrency: number; timeoutS: number; runtime?: string };
   /** Credits (decimal string) under which a low-credit alert fires. */
   lowCreditAlert: string;
+  /** The hosted ledger sync; `token` is a secret. */
+  ledger: { token?: string; syncIntervalS: number; offlineGraceH: number };
 }
 
 export class ConfigError extends Error {
@@ -262,6 +277,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       runtime: c.CAGE_RUNTIME,
     },
     lowCreditAlert: c.LOW_CREDIT_ALERT,
+    ledger: {
+      token: c.LEDGER_TOKEN,
+      syncIntervalS: c.LEDGER_SYNC_INTERVAL_S,
+      offlineGraceH: c.LEDGER_OFFLINE_GRACE_H,
+    },
   };
 }
 
@@ -278,5 +298,6 @@ export function describeConfig(c: EngineConfig): Record<string, unknown> {
       webhookSecret: c.evolution.webhookSecret && '***',
       webhookJwtKey: c.evolution.webhookJwtKey && '***',
     },
+    ledger: { ...c.ledger, token: c.ledger.token && '***' },
   };
 }

@@ -316,3 +316,19 @@ export type AgentStatusEvent = z.infer<typeof AgentStatusEventSchema>;
 /** One stored line of a run's log, for replay (`agent_run_logs`). */
 export const AgentLogLineSchema = AgentLogEventSchema.omit({ type: true, orgId: true });
 export type AgentLogLine = z.infer<typeof AgentLogLineSchema>;
+
+/** `GET /api/v1/agents/runs/:id/logs`: a run's stored log in order, after `afterSeq` (replay, paging). */
+export const RunLogQuerySchema = z
+  .object({
+    id: z.string().min(1).max(200),
+    afterSeq: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(5000).default(1000),
+  })
+  .strict();
+
+export const RunLogPageSchema = z.object({
+  items: z.array(AgentLogLineSchema),
+  /** Pass back as `afterSeq`; null when the page reached the end of what is stored. */
+  nextSeq: z.number().int().nullable(),
+});
+export type RunLogPage = z.infer<typeof RunLogPageSchema>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AiModelListSchema, AiVoiceListSchema } from './ai.ts';
 import { AgentRunSchema, RunAcceptedSchema, RunAgentSchema } from './agents.ts';
 import { BrandingSchema } from './branding.ts';
+import { RunLogPageSchema, RunLogQuerySchema } from './cage.ts';
 import { BillingBalanceSchema, TransactionsPageSchema } from './billing.ts';
 import { CursorQuerySchema, IdParamSchema, pageOf } from './common.ts';
 import { AlertSchema } from './compliance.ts';
@@ -105,6 +106,30 @@ export const OPERATIONS = {
     input: IdParamSchema,
     output: AgentRunSchema,
     status: 200,
+  }),
+  'agents:list': op({
+    method: 'GET',
+    path: '/agents/runs',
+    summary: "The org's agent runs, newest first",
+    input: CursorQuerySchema,
+    output: pageOf(AgentRunSchema),
+    status: 200,
+  }),
+  'agents:logs': op({
+    method: 'GET',
+    path: '/agents/runs/:id/logs',
+    summary: "A run's stored log in order (replay), after `afterSeq`",
+    input: RunLogQuerySchema,
+    output: RunLogPageSchema,
+    status: 200,
+  }),
+  'agents:cancel': op({
+    method: 'POST',
+    path: '/agents/runs/:id/cancel',
+    summary: 'Cancel a queued or running agent run (its hold is released)',
+    input: IdParamSchema,
+    output: AgentRunSchema,
+    status: 202,
   }),
   'ai:models': op({
     method: 'GET',
