@@ -30,6 +30,16 @@ const BENCHES: Record<string, Bench> = {
       'SmartSend planner: messages/s it can schedule over 20 instances (rotation, pacing, caps, quiet hours, warm-up), simulated time',
     run: async () => (await import('./smartsend.ts')).main(),
   },
+  cage: {
+    description:
+      "real Docker: cage start to the runner's first line vs a bare create+start+wait+remove (p50/p95, 20 runs); 100,000 log lines through the agent.run worker (lines/s, order, RSS growth)",
+    run: async () => (await import('./cage.ts')).main(),
+  },
+  ledger: {
+    description:
+      'hosted ledger: 100,000 entries pushed over loopback HTTP in batches of 1,000 vs a bare INSERT loop into the same database (ratio); the monthly billing run for 10,000 orgs (time); PGlite and PostgreSQL',
+    run: async () => (await import('./ledger.ts')).main(),
+  },
   renderer: {
     description:
       'headless Chromium: the agent terminal under 10,000 lines/s for 10 s (long tasks, JS heap, lines kept); first paint of the panel from a running engine',

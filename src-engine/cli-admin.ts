@@ -16,8 +16,9 @@ import { createQuotas } from './ledger/quota.ts';
  * database is in WAL mode). Money goes in as a local ADJUSTMENT until the hosted ledger syncs top-ups.
  */
 
-export const ADMIN_USAGE = `  seed --org NAME --plan free|starter|partner [--credits N] [--json]
-                                           Create an org on a plan with an API key (and credit)
+export const ADMIN_USAGE = `  seed --org NAME --plan free|starter|partner [--credits N] [--org-id ID] [--json]
+                                           Create an org on a plan with an API key (and credit);
+                                           --org-id: the org's id on the hosted ledger (LEDGER_TOKEN's org)
   keys create --org ID [--name NAME] [--json]   Create another API key for an org
   keys revoke --id KEY_ID                  Revoke an API key (by its id, see "keys list")
   keys list --org ID [--json]              List an org's API keys (never the keys themselves)
@@ -63,11 +64,13 @@ function seed(args: string[], config: EngineConfig, print: Print): number {
       org: { type: 'string' },
       plan: { type: 'string' },
       credits: { type: 'string' },
+      'org-id': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
   });
   const name = required(values.org, '--org');
+  const id = values['org-id'] === undefined ? undefined : required(values['org-id'], '--org-id');
   const plan = required(values.plan, '--plan');
   if (!['free', 'starter', 'partner'].includes(plan)) {
     throw new AppError('VALIDATION_ERROR', `--plan must be free, starter or partner, not "${plan}"`);
@@ -75,7 +78,7 @@ function seed(args: string[], config: EngineConfig, print: Print): number {
   const micro = values.credits === undefined ? 0 : creditMicro(values.credits);
   const result = withDb(config, (db) =>
     db.sqlite.transaction(() => {
-      const orgId = createOrganization(db, { name, planId: plan });
+      const orgId = createOrganization(db, { id, name, planId: plan });
       const { key, info } = createApiKeys({ sqlite: db.sqlite }).create(orgId, 'seed');
       const balance = micro > 0 ? addCredit(db, orgId, micro, 'seed') : undefined;
       return { orgId, apiKey: key, keyId: info.id, plan, credits: formatCredits(balance?.postedMicro ?? 0) };

@@ -2,21 +2,25 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ENGINE_QUEUES } from './contracts/queue.ts';
 import { ADMIN_USAGE, adminCommand } from './cli-admin.ts';
+import { AGENTS_USAGE, agentsCommand } from './cli-agents.ts';
 import { ConfigError, describeConfig, loadConfig, type EngineConfig } from './config/index.ts';
 import { openDatabase, runMigrations } from './db/connection.ts';
 import { createEngine } from './engine.ts';
 import { AppError, errorMessage } from './errors.ts';
 import { lockHolder } from './lock.ts';
 import { createLogger } from './logger.ts';
-import { runEngine, stopOnSignals } from './run.ts';
+import { DEFAULT_UI_DIR, runEngine, stopOnSignals } from './run.ts';
 
 const USAGE = `Usage: agencia-desk-engine <command> [options]
 
 Commands:
   start [--host 127.0.0.1] [--port 7420]   Run the engine headless; stops cleanly on Ctrl-C/SIGTERM
+        [--ui [--ui-dir out/renderer] [--ui-allow-remote]]
+                                           ...and serve the control panel; prints its URL with a session token
   migrate                                  Apply pending database migrations
   status                                   Print the engine's state as JSON
 ${ADMIN_USAGE}
+${AGENTS_USAGE}
   help                                     Show this help
 
 Configuration comes from environment variables (see README), e.g. AGENCIA_DATA_DIR, REDIS_URL.`;
@@ -35,9 +39,17 @@ function version(): string {
 async function start(args: string[], config: EngineConfig): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: 'string' }, port: { type: 'string' } },
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      ui: { type: 'boolean' },
+      'ui-dir': { type: 'string' },
+      'ui-allow-remote': { type: 'boolean' },
+    },
     strict: true,
   });
+  if (!values.ui && (values['ui-dir'] !== undefined || values['ui-allow-remote']))
+    throw new UsageError('--ui-dir and --ui-allow-remote go with --ui');
   if (values.host !== undefined) config.host = values.host;
   if (values.port !== undefined) {
     const port = Number(values.port);
@@ -46,10 +58,14 @@ async function start(args: string[], config: EngineConfig): Promise<number> {
     config.port = port;
   }
   const log = createLogger('engine', { level: config.logLevel });
-  const running = await runEngine(config, log);
+  const ui = values.ui
+    ? { rootDir: values['ui-dir'] ?? DEFAULT_UI_DIR, allowRemote: values['ui-allow-remote'] ?? false }
+    : undefined;
+  const running = await runEngine(config, log, undefined, { ui });
   out(
     `Agencia Desk engine listening on ${running.url} (queue: ${running.engine.queue.backend}, data: ${config.dataDir})`,
   );
+  if (running.uiUrl) out(`Control panel: ${running.uiUrl}`);
   await stopOnSignals(running, log);
   out('Agencia Desk engine stopped');
   return 0;
@@ -116,6 +132,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'status':
         return await status(config);
       default: {
+        const agents = agentsCommand(command);
+        if (agents) return await agents(rest, config, out);
         const admin = adminCommand(command);
         if (!admin) throw new UsageError(`Unknown command "${command}"`);
         return admin(rest, config, out);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
-import { createAgentWorker, type AgentWorker } from './cage/agent-worker.ts';
+import { createAgentWorker, createRunSettlement, type AgentWorker } from './cage/agent-worker.ts';
 import { createCageEngine, createDockerClient, type CageEngine } from './cage/index.ts';
 import { createCompliance, type Compliance } from './compliance/alerts.ts';
 import type { EngineConfig } from './config/index.ts';
@@ -24,6 +24,7 @@ import { createCharges, type Charges } from './ledger/charges.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
 import { parseCredits } from './ledger/money.ts';
 import { createQuotas, type Quotas } from './ledger/quota.ts';
+import { ledgerSyncFromConfig, scheduleLedgerSync, type LedgerSync } from './ledger/sync/index.ts';
 import type { Logger } from './logger.ts';
 import type { JobQueue } from './queue/port.ts';
 import { createSqliteQueue } from './queue/sqlite.ts';
@@ -50,6 +51,8 @@ export interface Engine extends Operations {
   readonly cage: CageEngine;
   /** Runs `agent.run` jobs in cages; only in the engine that holds the data-dir lock. */
   readonly agents?: AgentWorker;
+  /** The hosted-ledger sync; undefined when LEDGER_URL or LEDGER_TOKEN is not set. */
+  readonly ledgerSync?: LedgerSync;
   readonly kokoro: KokoroClient;
   health(): Promise<Health>;
   /** Stops workers (finishing or releasing active jobs within `graceMs`), then closes storage. */
@@ -103,7 +106,25 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     const txEvents = createCommitEmitter(events, () => sqlite.inTransaction);
     const ledger = createLedger({ sqlite, events: txEvents });
     const quotas = createQuotas({ sqlite });
-    const charges = createCharges({ sqlite, ledger });
+    const compliance = createCompliance({
+      sqlite,
+      quotas,
+      ledger,
+      lowCreditMicro: parseCredits(config.lowCreditAlert),
+      events,
+    });
+    const ledgerSync = ledgerSyncFromConfig({
+      config,
+      sqlite,
+      ledger,
+      quotas,
+      events,
+      txEvents,
+      alerts: compliance,
+      log,
+    });
+    // Offline past LEDGER_OFFLINE_GRACE_H, overage is refused (quota-covered work still goes).
+    const charges = createCharges({ sqlite, ledger, overage: ledgerSync?.overageRefusal });
     const apiKeys = createApiKeys({ sqlite });
     const sessions = createSessions();
     const outbox = createJobOutbox({ sqlite, queue, log: log.child({ module: 'outbox' }) });
@@ -136,13 +157,6 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     sweeper.unref();
     opened.push({ close: () => clearInterval(sweeper) });
 
-    const compliance = createCompliance({
-      sqlite,
-      quotas,
-      ledger,
-      lowCreditMicro: parseCredits(config.lowCreditAlert),
-      events,
-    });
     const evolutionUrl = config.services.evolutionUrl;
     if (evolutionUrl && !config.evolution.apiKey)
       log.warn('EVOLUTION_URL is set but EVOLUTION_API_KEY is not');
@@ -195,7 +209,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (ended > 0) log.warn({ runs: ended }, 'agent runs left running by the last engine were ended');
       agents.start();
     }
-    const services = serviceChecks(config.services, { ollama, kokoro, docker });
+    // Like the other workers, the sync runs only in the engine that holds the data-dir lock.
+    const syncSchedule =
+      ledgerSync && opts.exclusive
+        ? scheduleLedgerSync({ queue, sync: ledgerSync, intervalS: config.ledger.syncIntervalS, log })
+        : undefined;
+    if (syncSchedule) opened.push(syncSchedule);
+    const services = serviceChecks(config.services, { ollama, kokoro, cage }, ledgerSync);
     const startedAt = Date.now();
     async function health(): Promise<Health> {
       const [database, queueCheck, others] = await Promise.all([
@@ -221,6 +241,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       health,
       ollama,
       kokoro,
+      // Without the worker (no data-dir lock) a queued run can still be cancelled; a running one cannot.
+      agents: agents ?? createRunSettlement({ sqlite, charges, compliance, events, txEvents }),
     });
 
     let closed = false;
@@ -241,6 +263,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       ollama,
       cage,
       agents,
+      ledgerSync,
       kokoro,
       health,
       call: operations.call,
@@ -248,6 +271,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         if (closed) return;
         closed = true;
         clearInterval(sweeper);
+        syncSchedule?.close();
         outbox.close();
         await queue.close(graceMs);
         await cage.close();

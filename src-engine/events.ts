@@ -30,6 +30,10 @@ export interface CommitEmitter<E> {
   flush(): void;
   /** After a rollback: drops what was held (those changes never happened). */
   discard(): void;
+  /** Inside a transaction, before a savepoint: how much is held so far. */
+  mark(): number;
+  /** After rolling back to that savepoint: drops what was held since `mark` (the rest is kept). */
+  discardSince(mark: number): void;
 }
 
 /**
@@ -50,6 +54,10 @@ export function createCommitEmitter<E>(bus: EventBus<E>, inTransaction: () => bo
     },
     discard() {
       held = [];
+    },
+    mark: () => held.length,
+    discardSince(mark) {
+      held.length = Math.min(held.length, mark);
     },
   };
 }

@@ -1,8 +1,7 @@
-import type Docker from 'dockerode';
+import type { CageEngine } from './cage/cage-engine.ts';
 import type { EngineConfig } from './config/index.ts';
 import type { Check } from './contracts/health.ts';
 import { errorMessage } from './errors.ts';
-import { within } from './within.ts';
 import type { KokoroClient } from './gateways/kokoro/index.ts';
 import type { OllamaClient } from './gateways/ollama/index.ts';
 
@@ -29,11 +28,14 @@ const disabled = (reason: string): Promise<Check> => Promise.resolve({ status: '
 /** Checks of the services the engine uses; none of them makes the engine itself unhealthy. */
 export function serviceChecks(
   services: EngineConfig['services'],
-  clients: { ollama: OllamaClient; kokoro: KokoroClient; docker: Docker },
+  clients: { ollama: OllamaClient; kokoro: KokoroClient; cage: Pick<CageEngine, 'health'> },
+  /** The hosted-ledger sync's own verdict (last sync, offline grace) when it is configured. */
+  ledgerSync?: { health(): Check },
 ) {
   return async (): Promise<Record<'docker' | 'ollama' | 'kokoro' | 'evolution' | 'ledger', Check>> => {
     const [docker, ollama, kokoro, evolution, ledger] = await Promise.all([
-      probe(async () => void (await within(clients.docker.ping(), PROBE_TIMEOUT_MS))),
+      // Docker, and whether the cage image is built: agent runs need both.
+      clients.cage.health(PROBE_TIMEOUT_MS),
       probe(
         async () => void (await clients.ollama.version({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })),
       ),
@@ -43,9 +45,11 @@ export function serviceChecks(
       services.evolutionUrl
         ? probe(() => httpOk(new URL('/', services.evolutionUrl).href))
         : disabled('EVOLUTION_URL is not set'),
-      services.ledgerUrl
-        ? probe(() => httpOk(new URL('/health', services.ledgerUrl).href))
-        : disabled('LEDGER_URL is not set: local ledger only'),
+      !services.ledgerUrl
+        ? disabled('LEDGER_URL is not set: local ledger only')
+        : ledgerSync
+          ? Promise.resolve(ledgerSync.health())
+          : probe(() => httpOk(new URL('/health', services.ledgerUrl).href)),
     ]);
     return { docker, ollama, kokoro, evolution, ledger };
   };

@@ -1,5 +1,9 @@
 import { OPERATIONS, type OperationName } from '../src-engine/contracts/operations.ts';
-import { DESKTOP_CHANNELS, type PublicSettings, type SettingsPatch } from './desktop-contract.ts';
+import {
+  DESKTOP_CHANNELS,
+  type PublicSettings,
+  type SettingsPatch,
+} from '../src-engine/contracts/desktop.ts';
 import type { IpcRouter } from './ipc.ts';
 
 export interface ChannelDeps {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { ErrorBody } from '../src-engine/contracts/errors.ts';
 import { AppError, parseOrThrow } from '../src-engine/errors.ts';
 import type { Logger } from '../src-engine/logger.ts';
-import { CHANNEL_PATTERN, type IpcReply } from './desktop-contract.ts';
+import { CHANNEL_PATTERN, type IpcReply } from '../src-engine/contracts/desktop.ts';
 
 /** The part of Electron's `ipcMain` the router uses. */
 export interface IpcMainLike {

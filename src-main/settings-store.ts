@@ -13,7 +13,7 @@ import {
   type PublicSettings,
   type ServiceId,
   type SettingsPatch,
-} from './desktop-contract.ts';
+} from '../src-engine/contracts/desktop.ts';
 
 /** Electron's safeStorage, as far as this module uses it. */
 export interface SecretBox {
@@ -42,7 +42,7 @@ const ENV_NAMES: Record<ServiceId, { url: string; secret?: string }> = {
   kokoro: { url: 'KOKORO_URL' },
   evolution: { url: 'EVOLUTION_URL', secret: 'EVOLUTION_API_KEY' },
   chatwoot: { url: 'CHATWOOT_URL', secret: 'CHATWOOT_TOKEN' },
-  ledger: { url: 'LEDGER_URL', secret: 'LEDGER_API_KEY' },
+  ledger: { url: 'LEDGER_URL', secret: 'LEDGER_TOKEN' },
   docker: { url: 'DOCKER_HOST' },
 };
 

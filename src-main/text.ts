@@ -18,6 +18,9 @@ const es = {
     low_credit: 'Queda poco crédito. Recarga para no interrumpir los envíos.',
     instance_banned: 'Un número de WhatsApp ha sido bloqueado.',
     agent_failed: 'Una ejecución de agente ha fallado.',
+    ledger_offline:
+      'Sin sincronizar con el ledger central desde hace demasiado: el excedente está bloqueado.',
+    ledger_rejected: 'El ledger central rechazó movimientos de este equipo.',
   },
   update: {
     title: 'Actualización lista',
@@ -48,6 +51,8 @@ const en: MainText = {
     low_credit: 'Credit is running low. Top up so sending does not stop.',
     instance_banned: 'A WhatsApp number has been banned.',
     agent_failed: 'An agent run has failed.',
+    ledger_offline: 'Not synced with the hosted ledger for too long: overage is blocked.',
+    ledger_rejected: 'The hosted ledger refused entries from this desktop.',
   },
   update: {
     title: 'Update ready',

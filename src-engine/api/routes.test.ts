@@ -145,6 +145,29 @@ describe('every route over HTTP answers its success status with its output schem
     expect(run).toMatchObject({ id: runId, status: 'queued', prompt: 'Hola', maxSteps: 10 });
   });
 
+  it('GET /agents/runs, GET /agents/runs/:id/logs with a query, POST /agents/runs/:id/cancel (202)', async () => {
+    const { runId } = ok(
+      'agents:run',
+      await call('POST', '/agents/run', { key: org.apiKey, body: { prompt: 'Adiós' } }),
+    );
+    const list = ok('agents:list', await call('GET', '/agents/runs?limit=1', { key: org.apiKey }));
+    expect(list.items.map((r) => r.id)).toEqual([runId]);
+    expect(list.nextCursor).not.toBeNull();
+    const logs = ok(
+      'agents:logs',
+      await call('GET', `/agents/runs/${runId}/logs?afterSeq=0&limit=10`, { key: org.apiKey }),
+    );
+    expect(logs).toEqual({ items: [], nextSeq: null });
+    // The query string reaches the schema: a bad value is a 400, not silently dropped.
+    const bad = await call('GET', `/agents/runs/${runId}/logs?limit=0`, { key: org.apiKey });
+    expect(bad.status).toBe(400);
+    const cancelled = ok(
+      'agents:cancel',
+      await call('POST', `/agents/runs/${runId}/cancel`, { key: org.apiKey }),
+    );
+    expect(cancelled).toMatchObject({ id: runId, status: 'cancelled' });
+  });
+
   it('GET /billing/balance and /billing/transactions with a cursor and a limit', async () => {
     const balance = ok('billing:balance', await call('GET', '/billing/balance', { key: org.apiKey }));
     expect(balance).toMatchObject({ orgId: org.orgId, postedMicro: 5_000_000 });

@@ -77,8 +77,9 @@ function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefi
  * has none.
  */
 function requestInput(req: FastifyRequest, op: Operation): unknown {
+  // Path parameters and, for GET, the query string make one input object (see OPERATIONS).
+  if (op.method === 'GET') return { ...(req.query as object), ...(req.params as object) };
   if (op.path.includes('/:')) return req.params;
-  if (op.method === 'GET') return req.query ?? {};
   const header = req.headers['idempotency-key'];
   const body = req.body ?? {};
   const takesKey = op.input instanceof z.ZodObject && 'idempotencyKey' in op.input.shape;
@@ -96,7 +97,7 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
     logger: false,
     bodyLimit: BODY_LIMIT,
     // Ids may be up to 200 characters (IdParamSchema), as over IPC.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     // Router errors (a bad %-escape, an over-long path parameter) bypass the error handler: same shape.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       const { status, body } = toErrorReply(err);

@@ -23,6 +23,8 @@ export interface StaticUiOptions {
   token: string;
   /** The port the engine listens on; a function when it is only known after `listen` (port 0). */
   port: number | (() => number);
+  /** Host names accepted besides the loopback ones (a panel served on another address). */
+  hosts?: readonly string[];
 }
 
 export const UI_COOKIE = 'agencia_ui';
@@ -62,28 +64,42 @@ const SECURITY_HEADERS = {
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 
-/** Host headers a loopback server on `port` accepts: anything else is a rebinding attempt. */
-export function isAllowedHost(host: string | undefined, port: number): boolean {
+/**
+ * Host headers a loopback server on `port` accepts (plus `hosts`, lower-case): anything else is a
+ * rebinding attempt.
+ */
+export function isAllowedHost(
+  host: string | undefined,
+  port: number,
+  hosts: readonly string[] = [],
+): boolean {
   if (!host) return false;
-  return LOOPBACK_NAMES.some((name) => host.toLowerCase() === `${name}:${port}`);
+  const h = host.toLowerCase();
+  return [...LOOPBACK_NAMES, ...hosts].some((name) => h === `${name}:${port}`);
 }
 
-/** An Origin header, when present, must be the loopback origin of this server. */
-export function isAllowedOrigin(origin: string | undefined, port: number): boolean {
+/** An Origin header, when present, must be an origin of this server (loopback, or one of `hosts`). */
+export function isAllowedOrigin(
+  origin: string | undefined,
+  port: number,
+  hosts: readonly string[] = [],
+): boolean {
   if (origin === undefined) return true;
-  return LOOPBACK_NAMES.some((name) => origin.toLowerCase() === `http://${name}:${port}`);
+  const o = origin.toLowerCase();
+  return [...LOOPBACK_NAMES, ...hosts].some((name) => o === `http://${name}:${port}`);
 }
 
 /**
- * An onRequest hook refusing requests whose Host or Origin is not this loopback server: the same
- * check the UI routes get, for the engine to put in front of its API routes too.
+ * An onRequest hook refusing requests whose Host or Origin is not this server: the same check the
+ * UI routes get, for the engine to put in front of its API routes too.
  */
-export function localOnly(port: StaticUiOptions['port']) {
+export function localOnly(port: StaticUiOptions['port'], hosts: readonly string[] = []) {
   const portOf = typeof port === 'function' ? port : () => port;
+  const names = hosts.map((h) => h.toLowerCase());
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const p = portOf();
     const origin = req.headers.origin;
-    if (!isAllowedHost(req.headers.host, p) || !isAllowedOrigin(origin, p)) {
+    if (!isAllowedHost(req.headers.host, p, names) || !isAllowedOrigin(origin, p, names)) {
       return sendError(reply, 401, {
         error: 'UNAUTHORIZED',
         message: 'Host or Origin is not this local engine',
@@ -130,7 +146,7 @@ export async function staticUi(app: FastifyInstance, opts: StaticUiOptions): Pro
   const cookieSecret = createHmac('sha256', opts.token).update('agencia-ui-cookie').digest('base64url');
 
   // Plugin hooks are encapsulated: they guard the routes below, not the rest of the API.
-  app.addHook('onRequest', localOnly(opts.port));
+  app.addHook('onRequest', localOnly(opts.port, opts.hosts));
   app.addHook('onRequest', async (req, reply) => {
     void reply.headers(SECURITY_HEADERS);
     const queryToken = (req.query as Record<string, unknown> | undefined)?.token;

@@ -18,7 +18,11 @@ import type { ActiveJob, JobQueue, Worker } from '../queue/port.ts';
 import type { CageEngine } from './cage-engine.ts';
 
 export const AGENT_RUN_QUEUE = 'agent.run';
-export const DEFAULT_MAX_LOG_LINES_PER_RUN = 10_000;
+/**
+ * Stored per run: as many records as the cage surfaces by default (`maxLogRecords`), so a run that
+ * prints 100,000 lines is replayable whole; at about 100 bytes a line, a full run is ~20 MB on disk.
+ */
+export const DEFAULT_MAX_LOG_LINES_PER_RUN = 200_000;
 /** Log lines written in one transaction at most; smaller batches go out on the next turn of the loop. */
 const LOG_BATCH = 1000;
 /** Past the cage's own time limit: its kill, removal and the final write still fit in the job's time. */
@@ -70,6 +74,27 @@ export interface AgentWorker {
   cancel(runId: string): boolean;
 }
 
+/** Cancels agent runs: the worker, or `createRunSettlement` in a process that runs no worker. */
+export interface AgentRunCanceller {
+  /** True if the run was queued (now `cancelled`) or is running here (stopping); false otherwise. */
+  cancel(runId: string): boolean;
+}
+
+export type RunSettlementDeps = Pick<
+  AgentWorkerDeps,
+  'sqlite' | 'charges' | 'compliance' | 'events' | 'txEvents' | 'now'
+>;
+
+interface RunSettlement extends AgentRunCanceller {
+  /**
+   * Records how a run ended and settles its charge, once: only the change that finds the run still
+   * in `from` settles, so a late or repeated ending (recover, a cancel racing the end) charges nothing.
+   */
+  finish(row: RunRow, from: 'queued' | 'running', ending: Ending): boolean;
+  /** Cancels a queued run only (a running one lives in the worker that runs it); false otherwise. */
+  cancel(runId: string): boolean;
+}
+
 interface RunRow {
   id: string;
   org_id: string;
@@ -93,26 +118,15 @@ interface Ending {
 }
 
 /**
- * The `agent.run` worker: takes a queued run, runs it in a cage, stores and streams its log, and
- * records how it ended together with its charge (capture on success, release otherwise) in one
- * transaction. A run's own failure is a recorded result, never a thrown job: one attempt only, so
- * a run is never silently redone and charged twice.
+ * Ends runs and settles their charge (capture on success, release otherwise) in one transaction,
+ * once. The worker ends the runs it runs with it; a process without a worker (no data-dir lock)
+ * uses it to cancel queued runs: the worker that would take one later finds it ended.
  */
-export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
-  const { sqlite, cage, charges } = deps;
+export function createRunSettlement(deps: RunSettlementDeps): RunSettlement {
+  const { sqlite, charges } = deps;
   const now = deps.now ?? Date.now;
-  const log = deps.log.child({ module: 'agent-worker' });
-  const defaultModel = deps.defaultModel ?? DEFAULT_AGENT_MODEL;
-  const maxLines = deps.maxLogLinesPerRun ?? DEFAULT_MAX_LOG_LINES_PER_RUN;
-  /** Runs this worker is running, by id: `cancel` aborts them. */
-  const live = new Map<string, AbortController>();
-
   const st = {
     get: sqlite.prepare<[string], RunRow>(`SELECT * FROM agent_runs WHERE id = ?`),
-    running: sqlite.prepare<[], RunRow>(`SELECT * FROM agent_runs WHERE status = 'running'`),
-    start: sqlite.prepare<[number, string]>(
-      `UPDATE agent_runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`,
-    ),
     finish: sqlite.prepare<
       [
         {
@@ -134,10 +148,6 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
     ),
   };
 
-  /**
-   * Records how a run ended and settles its charge, once: only the change that finds the run still
-   * in `from` settles, so a late or repeated ending (recover, a cancel racing the end) charges nothing.
-   */
   function finish(row: RunRow, from: 'queued' | 'running', ending: Ending): boolean {
     const at = now();
     let changed: boolean;
@@ -173,6 +183,44 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
     }
     return true;
   }
+
+  return {
+    finish,
+    cancel(runId) {
+      const row = st.get.get(runId);
+      if (row?.status !== 'queued') return false;
+      return finish(row, 'queued', {
+        ...FAILED,
+        status: 'cancelled',
+        error: 'cancelled by the user before it started',
+      });
+    },
+  };
+}
+
+/**
+ * The `agent.run` worker: takes a queued run, runs it in a cage, stores and streams its log, and
+ * records how it ended together with its charge (capture on success, release otherwise) in one
+ * transaction. A run's own failure is a recorded result, never a thrown job: one attempt only, so
+ * a run is never silently redone and charged twice.
+ */
+export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
+  const { sqlite, cage } = deps;
+  const now = deps.now ?? Date.now;
+  const log = deps.log.child({ module: 'agent-worker' });
+  const defaultModel = deps.defaultModel ?? DEFAULT_AGENT_MODEL;
+  const maxLines = deps.maxLogLinesPerRun ?? DEFAULT_MAX_LOG_LINES_PER_RUN;
+  const { finish, cancel: cancelQueued } = createRunSettlement(deps);
+  /** Runs this worker is running, by id: `cancel` aborts them. */
+  const live = new Map<string, AbortController>();
+
+  const st = {
+    get: sqlite.prepare<[string], RunRow>(`SELECT * FROM agent_runs WHERE id = ?`),
+    running: sqlite.prepare<[], RunRow>(`SELECT * FROM agent_runs WHERE status = 'running'`),
+    start: sqlite.prepare<[number, string]>(
+      `UPDATE agent_runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`,
+    ),
+  };
 
   async function handle(job: ActiveJob<AgentJob>): Promise<{ status: AgentRunStatus } | { skipped: string }> {
     const { runId } = job.data;
@@ -251,17 +299,9 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
 
     cancel(runId) {
       const running = live.get(runId);
-      if (running) {
-        running.abort(new Error('cancelled by the user'));
-        return true;
-      }
-      const row = st.get.get(runId);
-      if (row?.status !== 'queued') return false;
-      return finish(row, 'queued', {
-        ...FAILED,
-        status: 'cancelled',
-        error: 'cancelled by the user before it started',
-      });
+      if (!running) return cancelQueued(runId);
+      running.abort(new Error('cancelled by the user'));
+      return true;
     },
   };
 }

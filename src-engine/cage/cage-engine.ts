@@ -37,8 +37,8 @@ export interface CageEngine {
   run(request: CageRunRequestInput, call?: CageRunCall): Promise<CageRunResult>;
   /** Removes containers this engine left behind (a crash); call at start-up, before any run. */
   reap(): Promise<ReapedCage[]>;
-  /** Docker answers and the cage image is there. */
-  health(): Promise<Check>;
+  /** Docker answers, the cage image is there (and the configured runtime); each answer within `timeoutMs`. */
+  health(timeoutMs?: number): Promise<Check>;
   stats(): { running: number; queued: number };
   /** Cancels every run, waits until their containers are removed; later runs are refused. */
   close(): Promise<void>;
@@ -121,21 +121,33 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
     }
   }
 
-  async function health(): Promise<Check> {
+  async function health(timeoutMs = HEALTH_TIMEOUT_MS): Promise<Check> {
+    let runtimes: string[];
     try {
-      await within(deps.docker.ping(), HEALTH_TIMEOUT_MS);
+      await within(deps.docker.ping(), timeoutMs);
+      const info = (await within(deps.docker.info(), timeoutMs)) as { Runtimes?: Record<string, unknown> };
+      runtimes = Object.keys(info.Runtimes ?? {});
     } catch (err) {
       return { status: 'unhealthy', reason: `Docker is not reachable: ${errorMessage(err)}` };
     }
     try {
-      await within(deps.docker.getImage(options.image).inspect(), HEALTH_TIMEOUT_MS);
+      await within(deps.docker.getImage(options.image).inspect(), timeoutMs);
     } catch {
       return {
         status: 'unhealthy',
-        reason: `the cage image "${options.image}" is not built (run \`cage build\`)`,
+        reason: `cage image ${options.image} missing: run agencia-desk-engine cage build`,
       };
     }
-    return { status: 'healthy' };
+    if (options.runtime && !runtimes.includes(options.runtime)) {
+      return {
+        status: 'unhealthy',
+        reason: `CAGE_RUNTIME is "${options.runtime}" but Docker has no such runtime (it has: ${runtimes.join(', ') || 'none'})`,
+      };
+    }
+    return {
+      status: 'healthy',
+      reason: `cage image ${options.image} present${options.runtime ? `, runtime ${options.runtime}` : ''}`,
+    };
   }
 
   return {

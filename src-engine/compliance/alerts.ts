@@ -16,7 +16,7 @@ export interface Compliance {
   /** A one-off alert about a subject (a banned number, a failed agent run); once per subject. */
   raise(
     orgId: string,
-    kind: Extract<AlertKind, 'instance_banned' | 'agent_failed'>,
+    kind: Exclude<AlertKind, 'quota' | 'low_credit'>,
     subject: string,
     message: string,
   ): Alert | null;

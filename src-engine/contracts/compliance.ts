@@ -1,6 +1,14 @@
 import { z } from 'zod';
 
-export const AlertKindSchema = z.enum(['quota', 'low_credit', 'instance_banned', 'agent_failed']);
+export const AlertKindSchema = z.enum([
+  'quota',
+  'low_credit',
+  'instance_banned',
+  'agent_failed',
+  // The hosted ledger sync: offline past the grace period, entries the server refused.
+  'ledger_offline',
+  'ledger_rejected',
+]);
 export type AlertKind = z.infer<typeof AlertKindSchema>;
 
 export const AlertSchema = z.object({

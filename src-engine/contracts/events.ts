@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AgentLogEventSchema, AgentStatusEventSchema } from './cage.ts';
 import { AlertSchema } from './compliance.ts';
 import { LedgerKindSchema } from './ledger.ts';
+import { LedgerCorrectedEventSchema } from './ledger-sync.ts';
 import { InstanceHealthEventSchema } from './smartsend.ts';
 import { MessageStatusSchema } from './whatsapp.ts';
 
@@ -88,6 +89,7 @@ export { InstanceHealthEventSchema, type InstanceHealthEvent } from './smartsend
 export const EngineEventSchema = z.union([
   JobEventSchema,
   LedgerEventSchema,
+  LedgerCorrectedEventSchema,
   AlertEventSchema,
   InstanceHealthEventSchema,
   MessageStatusEventSchema,

@@ -72,6 +72,16 @@ export const InstanceSchema = z.object({
   warmupStartedAt: z.number().int().nullable(),
   dailyCap: z.number().int().nullable(),
   createdAt: z.number().int(),
+  /*
+   * Today's pacing, in the org's local day, as SmartSend counts it (null where not computed: only
+   * the instances list computes them, not the answer to adding one).
+   */
+  /** Sends counted against today's cap: messages sent, or slots reserved for later today. */
+  sentToday: z.number().int().min(0).nullable(),
+  /** Today's cap: the warm-up step, or `dailyCap` (own, else the engine's), halved while THROTTLED. */
+  capToday: z.number().int().min(0).nullable(),
+  /** The earliest instant the number may send a new message (pacing, caps, quiet hours); null if never (BANNED). */
+  nextSendAt: z.number().int().nullable(),
 });
 export type Instance = z.infer<typeof InstanceSchema>;
 

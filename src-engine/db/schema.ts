@@ -268,10 +268,12 @@ export const sentMessages = sqliteTable(
     sentAt: integer('sent_at'),
   },
   (t) => [
+    // Also the index for lookups by org alone (its leading column): no separate org index to write.
     uniqueIndex('sent_messages_idem').on(t.orgId, t.idempotencyKey),
-    index('sent_messages_org').on(t.orgId),
-    // Webhook acks name the message by WhatsApp's id.
-    index('sent_messages_evolution').on(t.evolutionMessageId),
+    // Webhook acks name the message by WhatsApp's id; queued messages have none, so they cost no entry.
+    index('sent_messages_evolution')
+      .on(t.evolutionMessageId)
+      .where(sql`evolution_message_id IS NOT NULL`),
   ],
 );
 
@@ -322,6 +324,11 @@ export const accountBalances = sqliteTable('account_balances', {
   orgId: text('org_id'),
   balanceMicro: integer('balance_micro').notNull(),
   updatedAt: integer('updated_at').notNull(),
+  /**
+   * Org accounts: the sum of the org's reservations in state `pending`, kept in the same transaction
+   * as every reserve/capture/release/expiry, so the credit guard reads it in O(1) (`verify()` proves it).
+   */
+  pendingMicro: integer('pending_micro').notNull().default(0),
 });
 
 /** Monthly usage per org and billing cycle (`cycle` = 'YYYY-MM' of the cycle's start, UTC). */
@@ -357,9 +364,12 @@ export const reservations = sqliteTable(
     createdAt: integer('created_at').notNull(),
     resolvedAt: integer('resolved_at'),
   },
+  // Only pending holds are looked up by time (the sweeper, the not-yet-swept expired ones); resolved
+  // holds, the bulk of the table, cost no index entry.
   (t) => [
-    index('reservations_pending').on(t.state, t.expiresAt),
-    index('reservations_org').on(t.orgId, t.state),
+    index('reservations_expiry')
+      .on(t.expiresAt)
+      .where(sql`state = 'pending'`),
   ],
 );
 
@@ -460,4 +470,41 @@ export const branding = sqliteTable('branding', {
   /** A small PNG/SVG as a data: URL. */
   logo: text('logo'),
   updatedAt: integer('updated_at').notNull(),
+});
+
+/**
+ * Local usage waiting to be pushed to the hosted ledger: one row per USAGE_* transfer, written in the
+ * transfer's own transaction by a trigger (src-engine/ledger/sync/outbox.ts) and deleted once the
+ * server has settled it. `seq` is the device's push order: AUTOINCREMENT, so never reused.
+ */
+export const ledgerOutbox = sqliteTable(
+  'ledger_outbox',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    transferId: text('transfer_id').notNull().unique(),
+    orgId: text('org_id').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('ledger_outbox_org').on(t.orgId, t.seq)],
+);
+
+/**
+ * The desktop's sync with the hosted ledger, one row per endpoint (a hash of LEDGER_URL and the
+ * device token, never the token itself): the org the token names, the pull cursor, and the last
+ * authoritative answer. See src-engine/ledger/sync.
+ */
+export const ledgerSyncState = sqliteTable('ledger_sync_state', {
+  endpoint: text('endpoint').primaryKey(),
+  /** The server's org id, learnt at the first sync (the local org has the same id). */
+  orgId: text('org_id'),
+  cursor: text('cursor'),
+  lastPushedSeq: integer('last_pushed_seq').notNull().default(0),
+  /** Local time of the last complete sync (push, pull, corrections); null = never. */
+  lastSyncAt: integer('last_sync_at'),
+  lastAttemptAt: integer('last_attempt_at'),
+  lastError: text('last_error'),
+  /** The server's posted balance and time at the last sync. */
+  balanceMicro: integer('balance_micro'),
+  serverTime: integer('server_time'),
+  createdAt: integer('created_at').notNull(),
 });

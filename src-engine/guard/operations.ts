@@ -1,5 +1,7 @@
 import type { z } from 'zod';
+import { readRunLog, type AgentRunCanceller } from '../cage/agent-worker.ts';
 import type { Health } from '../contracts/health.ts';
+import { SmartSendSettingsSchema, type SmartSendSettings } from '../contracts/smartsend.ts';
 import {
   OPERATIONS,
   type OperationInput,
@@ -14,6 +16,8 @@ import type { Quotas } from '../ledger/quota.ts';
 import type { JobQueue } from '../queue/port.ts';
 import { toAiVoices, type KokoroClient } from '../gateways/kokoro/index.ts';
 import { toAiModels, type OllamaClient } from '../gateways/ollama/index.ts';
+import { pacingContext } from '../smartsend/pacing.ts';
+import { createSqliteState } from '../smartsend/sqlite-state.ts';
 import { addInstanceCommand } from './commands/add-instance.ts';
 import { runAgentCommand } from './commands/run-agent.ts';
 import { sendMessageCommand } from './commands/send-message.ts';
@@ -22,6 +26,7 @@ import type { Command, Guard, Query } from './pipeline.ts';
 import {
   toAgentRun,
   toAlert,
+  instancePacing,
   toInstance,
   toMessage,
   type AgentRunRow,
@@ -40,6 +45,13 @@ export interface OperationsDeps {
   health: () => Promise<Health>;
   ollama: OllamaClient;
   kokoro: KokoroClient;
+  /** SmartSend's settings, for each number's cap and next slot in the instances list (default: the defaults). */
+  smartsend?: SmartSendSettings;
+  /**
+   * Cancels agent runs: the `agent.run` worker in the engine that holds the data-dir lock, else one
+   * that cancels queued runs only (a running run is stopped by the process that runs it).
+   */
+  agents?: AgentRunCanceller;
   now?: () => number;
 }
 
@@ -80,6 +92,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     run: sqlite.prepare<[string, string], AgentRunRow>(
       `SELECT * FROM agent_runs WHERE id = ? AND org_id = ?`,
     ),
+    runs: sqlite.prepare<{ org: string; at: number | null; id: string | null; limit: number }, AgentRunRow>(
+      `SELECT * FROM agent_runs WHERE org_id = @org
+         AND (@at IS NULL OR created_at < @at OR (created_at = @at AND id < @id))
+       ORDER BY created_at DESC, id DESC LIMIT @limit`,
+    ),
     alerts: sqlite.prepare<{ org: string; at: number | null; id: string | null; limit: number }, AlertRow>(
       `SELECT * FROM alerts WHERE org_id = @org
          AND (@at IS NULL OR created_at < @at OR (created_at = @at AND id < @id))
@@ -89,6 +106,9 @@ export function createOperations(deps: OperationsDeps): Operations {
       `SELECT name, accent_color, logo FROM branding WHERE org_id = ?`,
     ),
   };
+  // SmartSend's per-number state, read for the instances list.
+  const pacing = createSqliteState({ sqlite });
+  const smartsendSettings = deps.smartsend ?? SmartSendSettingsSchema.parse({});
   const found = <T>(row: T | undefined, what: string, id: string): T => {
     if (!row) throw new AppError('NOT_FOUND', `No ${what} ${JSON.stringify(id)}`);
     return row;
@@ -100,6 +120,34 @@ export function createOperations(deps: OperationsDeps): Operations {
       throw new AppError('NOT_FOUND', `No dead letter ${JSON.stringify(id)}`);
     }
     return d;
+  }
+  /** One page of `rows` fetched with `limit + 1`: the extra row only says there is a next page. */
+  function page<R, T extends { createdAt: number; id: string }>(rows: R[], limit: number, to: (r: R) => T) {
+    const items = rows.slice(0, limit).map(to);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null };
+  }
+  const ownRun = (orgId: string, id: string) => found(st.run.get(id, orgId), 'agent run', id);
+  const FINISHED = new Set(['success', 'error', 'timeout', 'cancelled']);
+  /**
+   * A queued run ends `cancelled` at once; a running one is stopped by its worker and ends
+   * `cancelled` shortly (an `agent.status` event says when). Either way its hold is released.
+   */
+  function cancelRun(orgId: string, id: string) {
+    const ended = (status: string) =>
+      new AppError('CONFLICT', `Agent run ${JSON.stringify(id)} already ended (${status})`, { status });
+    const before = ownRun(orgId, id);
+    if (FINISHED.has(before.status)) throw ended(before.status);
+    if (!deps.agents?.cancel(id)) {
+      const now = ownRun(orgId, id);
+      if (FINISHED.has(now.status)) throw ended(now.status);
+      // Only the process that runs a cage can stop it (the engine holding the data-dir lock).
+      throw new AppError(
+        'UNAVAILABLE',
+        `Agent run ${JSON.stringify(id)} is running in another engine process; cancel it there`,
+      );
+    }
+    return toAgentRun(ownRun(orgId, id));
   }
   const query = <N extends OperationName>(
     name: N,
@@ -115,14 +163,32 @@ export function createOperations(deps: OperationsDeps): Operations {
     'whatsapp:message': query('whatsapp:message', (orgId, { id }) =>
       toMessage(found(st.message.get(id, orgId), 'message', id)),
     ),
-    'whatsapp:instances': query('whatsapp:instances', (orgId) => ({
-      items: st.instances.all(orgId).map(toInstance),
-    })),
+    'whatsapp:instances': query('whatsapp:instances', (orgId) => {
+      const ctx = pacingContext(smartsendSettings, pacing.timeZone(orgId));
+      const at = (deps.now ?? Date.now)();
+      const states = new Map(pacing.instances(orgId).map((s) => [s.instanceId, s]));
+      return {
+        items: st.instances.all(orgId).map((r) => {
+          const state = states.get(r.id);
+          return { ...toInstance(r), ...(state && instancePacing(state, ctx, at)) };
+        }),
+      };
+    }),
     'whatsapp:addInstance': { command: addInstanceCommand(deps) },
     'agents:run': { command: runAgentCommand(deps) },
-    'agents:get': query('agents:get', (orgId, { id }) =>
-      toAgentRun(found(st.run.get(id, orgId), 'agent run', id)),
-    ),
+    'agents:get': query('agents:get', (orgId, { id }) => toAgentRun(ownRun(orgId, id))),
+    'agents:list': query('agents:list', (orgId, { cursor, limit }) => {
+      const c = decodeCursor(cursor);
+      const rows = st.runs.all({ org: orgId, at: c?.at ?? null, id: c?.id ?? null, limit: limit + 1 });
+      return page(rows, limit, toAgentRun);
+    }),
+    'agents:logs': query('agents:logs', (orgId, { id, afterSeq, limit }) => {
+      ownRun(orgId, id);
+      const lines = readRunLog(sqlite, id, { afterSeq, limit: limit + 1 });
+      const items = lines.slice(0, limit);
+      return { items, nextSeq: lines.length > limit ? (items.at(-1)?.seq ?? null) : null };
+    }),
+    'agents:cancel': query('agents:cancel', (orgId, { id }) => cancelRun(orgId, id)),
     'ai:models': query('ai:models', async () => {
       const [tags, ps] = await Promise.all([deps.ollama.tags(), deps.ollama.ps()]);
       return { models: toAiModels(tags, ps) };
@@ -138,12 +204,7 @@ export function createOperations(deps: OperationsDeps): Operations {
     'compliance:alerts': query('compliance:alerts', (orgId, { cursor, limit }) => {
       const c = decodeCursor(cursor);
       const rows = st.alerts.all({ org: orgId, at: c?.at ?? null, id: c?.id ?? null, limit: limit + 1 });
-      const items = rows.slice(0, limit).map(toAlert);
-      const last = items[items.length - 1];
-      return {
-        items,
-        nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null,
-      };
+      return page(rows, limit, toAlert);
     }),
     'dlq:list': query('dlq:list', (orgId, input) => queue.deadLetters.list({ ...input, orgId })),
     'dlq:retry': query('dlq:retry', async (orgId, { id }) =>

@@ -5,6 +5,7 @@ import { parseOrThrow } from '../errors.ts';
 import type { CommitEmitter } from '../events.ts';
 import type { Quotas } from '../ledger/quota.ts';
 import type { Authenticate, Principal } from './auth.ts';
+import { createGroupCommit } from './group-commit.ts';
 import { bodyHash, type IdempotencyStore } from './idempotency.ts';
 import type { JobOutbox, JobSpec } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -38,6 +39,8 @@ export interface GuardDeps {
   outbox: JobOutbox;
   /** Ledger events emitted inside the guard's transaction are held until it commits. */
   events: CommitEmitter<EngineEvent>;
+  /** Most commands committed in one transaction (group commit); default 64. */
+  maxBatch?: number;
 }
 
 export interface Guard {
@@ -57,32 +60,34 @@ const withoutKey = (input: unknown) => {
 /**
  * The one pipeline every command passes, from IPC or HTTP, in this order: validate -> authenticate ->
  * idempotency -> plan limits -> rate limit -> credit guard -> reserve -> enqueue. The last three and
- * the idempotency record commit in one SQLite transaction, so a request either leaves a queued job
- * with its hold and its key, or nothing at all.
+ * the idempotency record commit in one SQLite savepoint, so a request either leaves a queued job
+ * with its hold and its key, or nothing at all. Commands that arrive together share the transaction
+ * around those savepoints (group-commit.ts); each answers only after that transaction committed.
  */
 export function createGuard(deps: GuardDeps): Guard {
-  const { sqlite, idempotency, events } = deps;
+  const { idempotency } = deps;
+  const group = createGroupCommit({ sqlite: deps.sqlite, events: deps.events, maxBatch: deps.maxBatch });
 
-  const commit = sqlite.transaction(
-    <S extends z.ZodType, O>(
-      cmd: Command<S, O>,
-      principal: Principal,
-      input: z.output<S>,
-      key: string | undefined,
-      hash: string,
-    ): { output: O; after?: () => Promise<void> } => {
-      // Re-checked under the write lock: a twin request may have committed while we waited.
-      if (key !== undefined) {
-        const stored = idempotency.lookup(principal.orgId, key, hash);
-        if (stored !== undefined) return { output: stored as O };
-      }
-      cmd.check?.(principal, input);
-      const { output, job } = cmd.execute(principal, input);
-      const after = job && deps.outbox.stage(job);
-      if (key !== undefined) idempotency.record(principal.orgId, key, cmd.name, hash, output);
-      return { output, after };
-    },
-  );
+  /** Inside the (group) transaction, in the command's own savepoint. */
+  function commitOne<S extends z.ZodType, O>(
+    cmd: Command<S, O>,
+    principal: Principal,
+    input: z.output<S>,
+    key: string | undefined,
+    hash: string,
+  ): { output: O; after?: () => Promise<void> } {
+    // Re-checked under the write lock: a twin request may have committed while we waited, or earlier
+    // in the same batch.
+    if (key !== undefined) {
+      const stored = idempotency.lookup(principal.orgId, key, hash);
+      if (stored !== undefined) return { output: stored as O };
+    }
+    cmd.check?.(principal, input);
+    const { output, job } = cmd.execute(principal, input);
+    const after = job && deps.outbox.stage(job);
+    if (key !== undefined) idempotency.record(principal.orgId, key, cmd.name, hash, output);
+    return { output, after };
+  }
 
   return {
     async command<S extends z.ZodType, O>(cmd: Command<S, O>, raw: unknown, credential: string | undefined) {
@@ -95,15 +100,8 @@ export function createGuard(deps: GuardDeps): Guard {
         if (stored !== undefined) return stored as O;
       }
       cmd.check?.(principal, input);
-      await deps.rateLimiter.consume(principal.orgId, deps.quotas.orgPlan(principal.orgId).rateLimitPerMin);
-      let done: { output: O; after?: () => Promise<void> };
-      try {
-        done = commit.immediate(cmd, principal, input, key, hash) as typeof done;
-      } catch (err) {
-        events.discard();
-        throw err;
-      }
-      events.flush();
+      await deps.rateLimiter.consume(principal.orgId, deps.quotas.rateLimitPerMin(principal.orgId));
+      const done = await group.run(() => commitOne(cmd, principal, input, key, hash));
       await done.after?.();
       return done.output;
     },

@@ -1,6 +1,8 @@
 import type { AgentRun, AgentRunStatus } from '../contracts/agents.ts';
 import type { Alert, AlertKind } from '../contracts/compliance.ts';
+import type { InstanceState } from '../contracts/smartsend.ts';
 import type { Instance, InstanceHealth, Message, MessageStatus, Priority } from '../contracts/whatsapp.ts';
+import { dailyCapAt, nextSlot, type PacingContext } from '../smartsend/pacing.ts';
 
 // Row -> DTO mappers for the tables the API reads (snake_case columns, as better-sqlite3 returns them).
 
@@ -52,6 +54,23 @@ export interface InstanceRow {
   created_at: number;
 }
 
+/** A number's day as SmartSend paces it (see `InstanceSchema`). */
+export interface InstancePacing {
+  sentToday: number;
+  capToday: number;
+  nextSendAt: number | null;
+}
+
+/** Today's count, cap and next free slot of a number, from its SmartSend state at `now`. */
+export function instancePacing(s: InstanceState, ctx: PacingContext, now: number): InstancePacing {
+  return {
+    sentToday: s.dayWindow === ctx.zone.localDay(now) ? s.dayCount : 0,
+    capToday: dailyCapAt(s, now, ctx),
+    nextSendAt: nextSlot(s, now, ctx),
+  };
+}
+
+/** An instance as stored; the instances list adds its `InstancePacing`. */
 export const toInstance = (r: InstanceRow): Instance => ({
   id: r.id,
   orgId: r.org_id,
@@ -64,6 +83,9 @@ export const toInstance = (r: InstanceRow): Instance => ({
   warmupStartedAt: r.warmup_started_at,
   dailyCap: r.daily_cap,
   createdAt: r.created_at,
+  sentToday: null,
+  capToday: null,
+  nextSendAt: null,
 });
 
 export interface AgentRunRow {

@@ -338,3 +338,53 @@ describe('verify()', () => {
     expect(report.badReservations).toEqual([{ reservationId: r.id, problem: 'captured more than held' }]);
   });
 });
+
+describe('cached pending total', () => {
+  const cachedPending = () =>
+    db.sqlite
+      .prepare<[string], { pending_micro: number }>(
+        `SELECT pending_micro FROM account_balances WHERE account = ?`,
+      )
+      .get(orgAccount(org))!.pending_micro;
+
+  it('follows every reserve, capture, release and expiry, and verify() proves it', () => {
+    topup(C);
+    const a = ledger.reserve(org, 100_000, 1_000);
+    const b = ledger.reserve(org, 200_000, 60_000);
+    const c = ledger.reserve(org, 300_000, 60_000);
+    expect(cachedPending()).toBe(600_000);
+    ledger.capture(b.id, 50_000, 'USAGE_MESSAGE');
+    ledger.release(c.id);
+    expect(cachedPending()).toBe(100_000);
+    // Past its expiry but not swept: still cached, no longer counted against the balance.
+    clock.advance(1_000);
+    expect(ledger.balance(org)).toMatchObject({ pendingMicro: 0, availableMicro: C - 50_000 });
+    expect(ledger.sweepExpired().map((r) => r.id)).toEqual([a.id]);
+    expect(cachedPending()).toBe(0);
+    expect(ledger.verify().ok).toBe(true);
+
+    ledger.reserve(org, 70_000, 60_000);
+    db.sqlite.prepare(`UPDATE account_balances SET pending_micro = 1 WHERE account = ?`).run(orgAccount(org));
+    expect(ledger.verify()).toMatchObject({
+      ok: false,
+      balanceMismatches: [{ account: `${orgAccount(org)}:pending`, cachedMicro: 1, derivedMicro: 70_000 }],
+    });
+  });
+
+  it('is rebuilt from the holds when a database from before the cache has holds but no totals', () => {
+    topup(C);
+    const other = createOrganization({ sqlite: db.sqlite, now: clock.now }, { name: 'B', planId: 'free' });
+    ledger.transfer({ id: randomUUID(), orgId: other, kind: 'TOPUP', amountMicro: C });
+    ledger.reserve(org, 100_000, 60_000);
+    ledger.reserve(org, 20_000, 60_000);
+    ledger.reserve(other, 5_000, 60_000);
+    // What a migrated database looks like: the column exists, every total is 0.
+    db.sqlite.exec(`UPDATE account_balances SET pending_micro = 0`);
+    expect(ledger.verify().ok).toBe(false);
+
+    const reopened = createLedger({ sqlite: db.sqlite, now: clock.now });
+    expect(reopened.verify().ok).toBe(true);
+    expect(reopened.balance(org).pendingMicro).toBe(120_000);
+    expect(reopened.balance(other).pendingMicro).toBe(5_000);
+  });
+});

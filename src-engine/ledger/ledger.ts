@@ -18,6 +18,7 @@ import { AppError, parseOrThrow } from '../errors.ts';
 import { orgAccount, orgDelta, transferLegs } from './accounts.ts';
 import {
   prepareStatements,
+  rebuildPendingIfStale,
   toReservation,
   toTransfer,
   type OrgRow,
@@ -100,6 +101,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? randomUUID;
   const st: Statements = prepareStatements(sqlite);
+  rebuildPendingIfStale(sqlite, now());
 
   const emitAll = (events: LedgerEvent[]) => {
     for (const e of events) deps.events?.emit(e);
@@ -112,8 +114,10 @@ export function createLedger(deps: LedgerDeps): Ledger {
   }
 
   function readBalance(orgId: string, at: number): Balance {
-    const postedMicro = st.cachedBalance.get(orgAccount(orgId))?.balance_micro ?? 0;
-    const pendingMicro = st.pendingSum.get(orgId, at)!.n;
+    const cached = st.cachedBalance.get(orgAccount(orgId));
+    const postedMicro = cached?.balance_micro ?? 0;
+    // O(1) from the cached total; the expired holds not yet swept are few (the sweeper runs every 30 s).
+    const pendingMicro = cached ? cached.pending_micro - st.expiredUnswept.get(at, orgId)!.n : 0;
     return { orgId, postedMicro, pendingMicro, availableMicro: postedMicro - pendingMicro };
   }
 
@@ -241,6 +245,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       at + input.ttlMs,
       at,
     )!;
+    st.addPending.run(orgAccount(row.org_id), row.org_id, row.amount_micro, at);
     const event: LedgerEvent = {
       type: 'ledger.reserved',
       orgId: row.org_id,
@@ -251,6 +256,11 @@ export function createLedger(deps: LedgerDeps): Ledger {
     };
     return { row, event };
   });
+
+  /** A hold left `pending`: it no longer counts in the org's cached pending total. */
+  function unhold(row: ReservationRow, at: number): void {
+    st.addPending.run(orgAccount(row.org_id), row.org_id, -row.amount_micro, at);
+  }
 
   function pendingOrThrow(id: string, at: number): ReservationRow {
     const row = st.reservation.get(id);
@@ -282,6 +292,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       if (posted.event) events.push(posted.event);
     }
     const done = st.resolve.get({ id, state: 'posted', captured: amountMicro, transfer: transferId, at })!;
+    unhold(done, at);
     events.push({
       type: 'ledger.captured',
       orgId: done.org_id,
@@ -297,6 +308,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
   const releaseTx = sqlite.transaction((id: string, at: number) => {
     pendingOrThrow(id, at);
     const done = st.resolve.get({ id, state: 'voided', captured: null, transfer: null, at })!;
+    unhold(done, at);
     const event: LedgerEvent = {
       type: 'ledger.released',
       orgId: done.org_id,
@@ -307,7 +319,11 @@ export function createLedger(deps: LedgerDeps): Ledger {
     return { row: done, event };
   });
 
-  const sweepTx = sqlite.transaction((at: number, limit: number) => st.expireDue.all({ at, limit }));
+  const sweepTx = sqlite.transaction((at: number, limit: number) => {
+    const rows = st.expireDue.all({ at, limit });
+    for (const r of rows) unhold(r, at);
+    return rows;
+  });
 
   return {
     transfer(input, opts = {}) {

@@ -1,10 +1,11 @@
 import type { VerifyReport } from '../contracts/ledger.ts';
 import type { Sqlite } from '../db/connection.ts';
+import { orgAccount } from './accounts.ts';
 
 /**
  * Proves the ledger's invariants from the entries themselves, in one read snapshot:
  * every cached balance equals the sum of its account's entries (and no account with entries lacks
- * one), every transfer has entries summing to zero, and every captured hold posted at most what it
+ * one), every org's cached pending total equals the sum of its pending holds, every transfer has entries summing to zero, and every captured hold posted at most what it
  * held, through a transfer of exactly that amount. Returns the discrepancies; `ok` when there are none.
  */
 export function verifyLedger(sqlite: Sqlite): VerifyReport {
@@ -21,6 +22,22 @@ export function verifyLedger(sqlite: Sqlite): VerifyReport {
          ORDER BY 1`,
       )
       .all();
+    // Each org's cached pending total against the sum of its pending holds (a missing side counts as
+    // 0), reported as the pseudo-account `<org account>:pending`.
+    const pendingMismatches = sqlite
+      .prepare<[], { orgId: string; cachedMicro: number; derivedMicro: number }>(
+        `WITH derived AS (SELECT org_id, sum(amount_micro) AS n FROM reservations
+                           WHERE state = 'pending' GROUP BY org_id)
+         SELECT b.org_id AS orgId, b.pending_micro AS cachedMicro, coalesce(d.n, 0) AS derivedMicro
+           FROM account_balances b LEFT JOIN derived d ON d.org_id = b.org_id
+          WHERE b.org_id IS NOT NULL AND b.pending_micro IS NOT coalesce(d.n, 0)
+         UNION ALL
+         SELECT d.org_id, 0, d.n FROM derived d
+          WHERE NOT EXISTS (SELECT 1 FROM account_balances b WHERE b.org_id = d.org_id)
+         ORDER BY 1`,
+      )
+      .all()
+      .map(({ orgId, ...m }) => ({ account: `${orgAccount(orgId)}:pending`, ...m }));
     const unbalancedTransfers = sqlite
       .prepare<[], { transferId: string; sumMicro: number; entries: number }>(
         `SELECT t.id AS transferId, coalesce(sum(e.amount_micro), 0) AS sumMicro, count(e.id) AS entries
@@ -52,8 +69,13 @@ export function verifyLedger(sqlite: Sqlite): VerifyReport {
       )
       .all();
     return {
-      ok: balanceMismatches.length + unbalancedTransfers.length + badReservations.length === 0,
-      balanceMismatches,
+      ok:
+        balanceMismatches.length +
+          pendingMismatches.length +
+          unbalancedTransfers.length +
+          badReservations.length ===
+        0,
+      balanceMismatches: [...balanceMismatches, ...pendingMismatches],
       unbalancedTransfers,
       badReservations,
     };

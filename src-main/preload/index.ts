@@ -7,7 +7,7 @@ import {
   READY_CHANNEL,
   type DesktopBridge,
   type IpcReply,
-} from '../bridge.ts';
+} from '../../src-engine/contracts/desktop-bridge.ts';
 
 const listeners = new Set<(event: unknown) => void>();
 ipcRenderer.on(EVENT_CHANNEL, (_event, payload: unknown) => {

@@ -1,4 +1,4 @@
-import type { DesktopBridge } from '../../src-main/desktop-contract.ts';
+import type { DesktopBridge } from '../../src-engine/contracts/desktop.ts';
 
 declare global {
   interface Window {

@@ -379,7 +379,7 @@ describe.skipIf(!env.ok)('cage engine', () => {
     );
     expect(await noImage.health()).toEqual({
       status: 'unhealthy',
-      reason: expect.stringMatching(/not built/),
+      reason: 'cage image agencia-cage-test:missing missing: run agencia-desk-engine cage build',
     });
     const noRuntime = cageEngine(docker, sim.url, {
       image: rogueImage,
@@ -393,7 +393,14 @@ describe.skipIf(!env.ok)('cage engine', () => {
       /CAGE_RUNTIME is "runsc-missing" but Docker has no such runtime \(it has: .*runc/,
     );
     expect(await containersOf(docker, id)).toEqual([]);
-    expect(await engine.health()).toEqual({ status: 'healthy' });
+    expect(await noRuntime.health()).toEqual({
+      status: 'unhealthy',
+      reason: expect.stringMatching(/^CAGE_RUNTIME is "runsc-missing" but Docker has no such runtime/),
+    });
+    expect(await engine.health()).toEqual({
+      status: 'healthy',
+      reason: `cage image ${engine.options.image} present`,
+    });
   });
 
   it('cancels every run on close, removes their containers, and refuses new runs', async () => {

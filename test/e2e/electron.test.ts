@@ -1,17 +1,20 @@
-// The desktop app as electron-vite builds it (into out/, built once here):
+// The desktop app as electron-vite builds it (into out/, built once here, so the tests that use out/
+// are in this one file and never race a build):
 // - booted under Node with a fake `electron` module (test/main/fake-electron-module.ts), so the
 //   composition root's wiring (engine, IPC, window, tray, quit) is checked on any machine;
 // - in a real Electron where a binary exists (ELECTRON_OVERRIDE_DIST_PATH, the folder electron's own
 //   install script would fill). Elsewhere that part says why it did not run, and is reported as
-//   skipped, never as passed.
-import { spawnSync } from 'node:child_process';
+//   skipped, never as passed;
+// - `npm start` (scripts/start.sh) where there is no Electron binary: the same UI from the headless
+//   engine, opened in Chromium at the address it prints.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'electron-vite';
 import { _electron, type ElectronApplication, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asProduction } from './ui-world.ts';
+import { asProduction, launchChromium } from './ui-world.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN_BUNDLE = join(ROOT, 'out/main/index.js');
@@ -174,4 +177,55 @@ describe.skipIf(skipReason !== undefined)('the app in a real Electron', () => {
     );
     expect(windows).toEqual([false]);
   });
+});
+
+describe('npm start without an Electron binary', () => {
+  it('says why, serves the panel from the headless engine at the printed URL, stops on SIGTERM', async () => {
+    const child = spawn('bash', [join(ROOT, 'scripts/start.sh')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        // An empty folder: the script must find no binary there, whatever this machine has.
+        ELECTRON_OVERRIDE_DIST_PATH: join(dir, 'no-electron'),
+        AGENCIA_DATA_DIR: join(dir, 'start-data'),
+        ENGINE_PORT: '0',
+        LOG_LEVEL: 'silent',
+        REDIS_URL: '',
+        OLLAMA_URL: 'http://127.0.0.1:9',
+        KOKORO_URL: 'http://127.0.0.1:9',
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const panelUrl = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        stdout += String(d);
+        const m = /Control panel: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(stdout);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`start.sh exited ${code}:\n${stdout}\n${stderr}`)));
+    });
+    try {
+      expect(stdout).toContain(
+        `Electron binary not available (no Electron executable in ELECTRON_OVERRIDE_DIST_PATH=${join(dir, 'no-electron')}); serving the same UI from the headless engine`,
+      );
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+        await page.goto(panelUrl);
+        await page.waitForSelector('main[data-screen="panel"] [data-kpi="available"]', { timeout: 10_000 });
+        await page.waitForSelector('[data-check="database"]', { timeout: 10_000 });
+        expect(page.url()).not.toContain('token=');
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('Agencia Desk engine stopped');
+  }, 60_000);
 });

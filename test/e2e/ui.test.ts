@@ -103,6 +103,9 @@ describe('the control panel in Chromium against a real engine', () => {
     await page.waitForSelector('li.instance[data-light="yellow"]');
     expect(await text('li.instance')).toContain('Calentando');
     expect(await text('li.instance')).toContain('Día 1 de calentamiento');
+    // Today's pacing: nothing sent of day 1's warm-up cap, free to send.
+    expect(await text('li.instance [data-cap-today="50"][data-sent-today="0"]')).toBe('Hoy: 0 de 50 envíos');
+    expect(await text('li.instance [data-next-send]')).toBe('Puede enviar ya');
 
     // The Free plan has one number: the 403 reads as a sentence, never as a code.
     await add.getByLabel('Nombre').fill('Soporte');
@@ -179,6 +182,45 @@ describe('the control panel in Chromium against a real engine', () => {
     await hasText('.term-matches', '2 de 2');
     expect(await page.locator('.term-row.current mark').innerText()).toBe('ayer');
     expect(await text('.term-state')).toBe('En pausa');
+  });
+
+  it('lists the runs, cancels a queued one, and replays its stored log after a reload', async () => {
+    const item = page.locator('.runs [data-run]').first();
+    await item.waitFor();
+    const runId = (await item.getAttribute('data-run'))!;
+    expect(await item.getAttribute('data-status')).toBe('queued');
+    expect(await item.getAttribute('aria-current')).toBe('true');
+    await page.getByRole('button', { name: 'Cancelar ejecución' }).click();
+    await page.waitForSelector('text=Cancelación pedida');
+    // The agent.status event refreshes the list and writes the ending into the terminal.
+    await page.waitForSelector(`.runs [data-run="${runId}"][data-status="cancelled"]`);
+    await page.waitForFunction(() =>
+      document.querySelector('.term-viewport')?.textContent?.includes('Estado: cancelada'),
+    );
+    expect(await page.locator('.run-head button').count()).toBe(0);
+
+    // What the agent worker stored: a reload loses the session's terminals, so opening the run
+    // reads it back, in order, then how the run ended. (Paging is in test/renderer/agent-runs.)
+    const insert = ui.engine.db.sqlite.prepare(
+      `INSERT INTO agent_run_logs (run_id, seq, stream, text, ts) VALUES (?, ?, 'runner', ?, ?)`,
+    );
+    ui.engine.db.sqlite.transaction(() => {
+      for (let seq = 1; seq <= 900; seq++) insert.run(runId, seq, `línea guardada ${seq}`, Date.now());
+    })();
+    await page.reload();
+    await page.waitForSelector('main[data-screen="agents"] .runs [data-run]');
+    await page.click(`.runs [data-run="${runId}"]`);
+    await page.waitForFunction(() =>
+      document.querySelector('.term-viewport')?.textContent?.includes('Estado: cancelada'),
+    );
+    // The prompt, 900 stored lines, then the status and the reason.
+    expect(await text('.term-count')).toBe('903 líneas');
+    const search = page.getByLabel('Buscar en el registro');
+    await search.fill('guardada 900');
+    await hasText('.term-matches', '0 de 1');
+    await search.fill('guardada 1');
+    await hasText('.term-matches', '0 de 111');
+    await fitsWidth();
   });
 
   it('shows the balance, the plan with its quota bars and the history', async () => {
@@ -262,6 +304,9 @@ describe('the control panel in Chromium against a real engine', () => {
     await page.reload();
     await openScreen('panel');
     await page.waitForSelector('text=Available credit');
+    // The run started earlier today (the second one was refused with 402).
+    await hasText('[data-kpi="agent-runs"] [data-today]', 'Today: 1');
+    await hasText('[data-kpi="messages"] [data-today]', 'Today: 0');
     expect(await text('[data-check="database"]')).toContain('Working');
     await shot('panel-en');
   });
@@ -307,14 +352,16 @@ describe('the traffic light against the Evolution simulator', () => {
   });
 
   it('turns red with the reason when the number is banned', async () => {
-    // Warming up: yellow.
+    // Warming up: yellow; past the warm-up schedule, so the configured daily cap applies.
     await banPage.waitForSelector('li.instance[data-light="yellow"]');
+    expect(await banPage.locator('li.instance [data-cap-today]').innerText()).toBe('Hoy: 0 de 1000 envíos');
     sim.ban('ventas-1', 401);
     await sim.webhooksIdle();
     // The instance.health event repaints the card by itself.
     await banPage.waitForSelector('li.instance[data-light="red"]');
     expect(await banPage.locator('li.instance .badge').innerText()).toBe('Bloqueado');
     expect(await banPage.locator('li.instance .instance-reason').innerText()).not.toBe('');
+    expect(await banPage.locator('li.instance [data-next-send]').innerText()).toBe('No puede enviar');
     await banPage.screenshot({ path: join(SHOTS, 'whatsapp-banned.png') });
   });
 });

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src-engine/config/index.ts';
 import { createEngine, type Engine } from '../../src-engine/engine.ts';
 import { createLogger } from '../../src-engine/logger.ts';
 import { registerChannels } from '../../src-main/channels.ts';
-import { desktopOrgId } from '../../src-main/desktop-org.ts';
+import { desktopOrgId } from '../../src-engine/run.ts';
 import { createIpcRouter } from '../../src-main/ipc.ts';
 import { createSettingsStore } from '../../src-main/settings-store.ts';
 import { createEngineClient, type EngineClient } from '../../src-renderer/src/client/engine-client.ts';

@@ -1,7 +1,7 @@
 // A minimal fake of the parts of Electron that src-main's modules touch: ipcMain's invoke handlers,
 // a webContents' navigation hooks, safeStorage. Only the boundary is faked; the modules are real.
 import type { IpcMainInvokeEvent } from 'electron';
-import type { DesktopBridge, IpcReply } from '../../src-main/bridge.ts';
+import type { DesktopBridge, IpcReply } from '../../src-engine/contracts/desktop.ts';
 import type { IpcMainLike } from '../../src-main/ipc.ts';
 import type { SecretBox, TextFile } from '../../src-main/settings-store.ts';
 import type { WebContentsLike } from '../../src-main/window-policy.ts';

@@ -35,13 +35,13 @@ describe('desktop settings', () => {
     store.set({ services: { ledger: { url: 'https://ledger2.example' } } });
     expect(store.engineEnv()).toMatchObject({
       LEDGER_URL: 'https://ledger2.example',
-      LEDGER_API_KEY: 'k1',
+      LEDGER_TOKEN: 'k1',
       OLLAMA_URL: 'http://gpu:11434',
     });
     const cleared = store.set({ services: { ledger: { secret: null }, ollama: { url: null } } });
     expect(cleared.services.ledger.hasSecret).toBe(false);
     expect(cleared.services.ollama.url).toBeNull();
-    expect(store.engineEnv()).not.toHaveProperty('LEDGER_API_KEY');
+    expect(store.engineEnv()).not.toHaveProperty('LEDGER_TOKEN');
     expect(store.engineEnv()).not.toHaveProperty('OLLAMA_URL');
   });
 
@@ -97,7 +97,7 @@ describe('desktop settings', () => {
       box: fakeSafeStorage(),
       onError: (e) => errors.push(e),
     });
-    expect(store.engineEnv()).not.toHaveProperty('LEDGER_API_KEY');
+    expect(store.engineEnv()).not.toHaveProperty('LEDGER_TOKEN');
     expect(errors).toHaveLength(2);
   });
 

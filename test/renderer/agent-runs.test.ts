@@ -62,3 +62,61 @@ describe('agent runs in the UI', () => {
     expect(done.join('\n')).toContain('Tokens: 10 de entrada, 20 de salida');
   });
 });
+
+describe('reading a run back from its stored log', () => {
+  /** The engine's paging (`agents:logs`): `size` lines after `afterSeq`, and where to go on. */
+  const storedLog = (count: number, size: number) => {
+    const lines = Array.from({ length: count }, (_, i) => ({
+      runId: 'past',
+      seq: i + 1,
+      stream: 'runner' as const,
+      text: `stored ${i + 1}`,
+      ts: 0,
+    }));
+    const asked: number[] = [];
+    const read = async (afterSeq: number) => {
+      asked.push(afterSeq);
+      const items = lines.filter((l) => l.seq > afterSeq).slice(0, size);
+      const more = lines.some((l) => l.seq > (items.at(-1)?.seq ?? Infinity));
+      return { items, nextSeq: more ? items.at(-1)!.seq : null };
+    };
+    return { read, asked };
+  };
+
+  it('pages through it in order, and live lines arriving meanwhile follow it, once each', async () => {
+    const { open, catchUp, log } = useRuns.getState();
+    open(run({ id: 'past', status: 'running' }), ['> task']);
+    const { read, asked } = storedLog(5, 2);
+    const slowRead = async (after: number) => {
+      // Live lines while the replay is under way: one already stored, one new.
+      if (after === 2) {
+        log('past', 5, logLine('runner', 'stored 5'));
+        log('past', 6, logLine('llm', 'live 6'));
+      }
+      return read(after);
+    };
+    await catchUp('past', slowRead);
+    expect(asked).toEqual([0, 2, 4]);
+    expect(text('past').split('\n')).toEqual([
+      '> task',
+      'runner stored 1',
+      'runner stored 2',
+      'runner stored 3',
+      'runner stored 4',
+      'runner stored 5',
+      'llm    live 6',
+    ]);
+    log('past', 7, logLine('llm', 'live 7'));
+    expect(text('past').split('\n').at(-1)).toBe('llm    live 7');
+  });
+
+  it('reads only what came after its last line, and stops on a page with nothing new', async () => {
+    const { read, asked } = storedLog(7, 100);
+    await useRuns.getState().catchUp('past', read);
+    expect(asked).toEqual([7]);
+    // An engine that ignored afterSeq would answer the first page again: no loop, no repeats.
+    const stuck = async () => ({ items: (await read(0)).items.slice(0, 3), nextSeq: 3 });
+    await useRuns.getState().catchUp('past', stuck);
+    expect(text('past').match(/stored 1\n/g)).toHaveLength(1);
+  });
+});

@@ -1,5 +1,5 @@
 import { createContext, useContext } from 'react';
-import type { DesktopBridge } from '../../../src-main/desktop-contract.ts';
+import type { DesktopBridge } from '../../../src-engine/contracts/desktop.ts';
 import type { EngineClient } from './engine-client.ts';
 
 export const ClientContext = createContext<EngineClient | null>(null);

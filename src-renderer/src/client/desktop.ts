@@ -2,7 +2,7 @@ import {
   DESKTOP_CHANNELS,
   type DesktopBridge,
   type DesktopChannel,
-} from '../../../src-main/desktop-contract.ts';
+} from '../../../src-engine/contracts/desktop.ts';
 import type { z } from 'zod';
 import { ClientError } from './errors.ts';
 import { unwrapReply } from './ipc-transport.ts';

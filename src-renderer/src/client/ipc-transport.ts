@@ -1,4 +1,4 @@
-import type { DesktopBridge, IpcReply } from '../../../src-main/desktop-contract.ts';
+import type { DesktopBridge, IpcReply } from '../../../src-engine/contracts/desktop.ts';
 import type { Transport } from './engine-client.ts';
 import { errorFromBody, toClientError } from './errors.ts';
 

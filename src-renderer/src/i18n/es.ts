@@ -88,6 +88,7 @@ export const es = {
     messagesCycle: 'Mensajes en este ciclo',
     agentRunsCycle: 'Ejecuciones de agentes en este ciclo',
     commissionsMonth: 'Comisiones este mes',
+    today: (n: string) => `Hoy: ${n}`,
     commissionsPending: 'Llegan con el ledger alojado',
     alerts: 'Alertas',
     noAlerts: 'Sin alertas. Todo tranquilo.',
@@ -100,6 +101,9 @@ export const es = {
     low_credit: 'Queda poco crédito.',
     instance_banned: 'Un número de WhatsApp ha sido bloqueado.',
     agent_failed: 'Una ejecución de agente ha fallado.',
+    ledger_offline:
+      'Sin sincronizar con el ledger central desde hace demasiado: el excedente está bloqueado.',
+    ledger_rejected: 'El ledger central rechazó movimientos de este equipo.',
   },
   quota: {
     marks: 'Marcas de aviso en 70 %, 85 % y 95 %',
@@ -126,6 +130,12 @@ export const es = {
     warmupDay: (day: number) => `Día ${day} de calentamiento`,
     dailyCap: (cap: string) => `Límite diario: ${cap}`,
     noCap: 'Sin límite diario',
+    sentToday: (sent: string, cap: string) => `Hoy: ${sent} de ${cap} envíos`,
+    nextSend: {
+      now: 'Puede enviar ya',
+      at: (when: string) => `Próximo envío: ${when}`,
+      never: 'No puede enviar',
+    },
     connection: (state: string) => `Conexión: ${state}`,
     connectionStates: { open: 'abierta', close: 'cerrada', connecting: 'conectando' } as Record<
       string,
@@ -174,9 +184,12 @@ export const es = {
     maxSteps: 'Pasos máximos',
     timeout: 'Tiempo máximo (s)',
     submit: 'Ejecutar',
-    runs: 'Ejecuciones de esta sesión',
-    noRuns: 'Todavía no has lanzado ninguna ejecución.',
+    runs: 'Ejecuciones',
+    noRuns: 'Todavía no hay ejecuciones.',
     select: 'Elige una ejecución para ver su registro.',
+    cancel: 'Cancelar ejecución',
+    cancelRequested: 'Cancelación pedida: el agente se detiene en unos segundos.',
+    replaying: 'Cargando el registro guardado…',
     status: {
       queued: 'en cola',
       running: 'en marcha',

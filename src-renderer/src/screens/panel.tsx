@@ -1,7 +1,7 @@
 import type { Alert } from '../../../src-engine/contracts/compliance.ts';
 import type { Check } from '../../../src-engine/contracts/health.ts';
 import { Async, Card, Empty, Light, QuotaBar, type LightColour } from '../components/ui.tsx';
-import { formatCredits, formatDate, formatDateTime, formatDuration } from '../format.ts';
+import { formatCredits, formatDate, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 import { useOperation } from '../state/use-operation.ts';
@@ -81,6 +81,47 @@ function AlertsCard() {
   );
 }
 
+/** Runs read to count today's: a desktop starts far fewer in a day; beyond, "200+". */
+const RUNS_TODAY_PAGE = 200;
+
+/** Messages counted today on the org's numbers (SmartSend's day, the org's time zone). */
+function MessagesToday() {
+  const t = useT();
+  const locale = useLocale();
+  const instances = useOperation(
+    'whatsapp:instances',
+    {},
+    { refreshOn: (e) => e.type === 'instance.health' || e.type === 'message.status' },
+  );
+  if (!instances.data) return null;
+  const sent = instances.data.items.reduce((n, i) => n + (i.sentToday ?? 0), 0);
+  return (
+    <span className="kpi-sub" data-today={sent}>
+      {t.panel.today(formatNumber(sent, locale))}
+    </span>
+  );
+}
+
+/** Agent runs started since local midnight. */
+function RunsToday() {
+  const t = useT();
+  const locale = useLocale();
+  const runs = useOperation(
+    'agents:list',
+    { limit: RUNS_TODAY_PAGE },
+    { refreshOn: (e) => e.type === 'agent.status' },
+  );
+  if (!runs.data) return null;
+  const midnight = new Date().setHours(0, 0, 0, 0);
+  const today = runs.data.items.filter((r) => r.createdAt >= midnight).length;
+  const more = today === runs.data.items.length && runs.data.nextCursor;
+  return (
+    <span className="kpi-sub" data-today={today}>
+      {t.panel.today(`${formatNumber(today, locale)}${more ? '+' : ''}`)}
+    </span>
+  );
+}
+
 export function PanelScreen() {
   const t = useT();
   const locale = useLocale();
@@ -105,6 +146,7 @@ export function PanelScreen() {
                   used={b.quota.messages.used}
                   included={b.quota.messages.included}
                 />
+                <MessagesToday />
                 <span className="kpi-sub">
                   {t.panel.cycle(
                     formatDate(b.quota.cycle.startsAt, locale),
@@ -119,6 +161,7 @@ export function PanelScreen() {
                   used={b.quota.aiRuns.used}
                   included={b.quota.aiRuns.included}
                 />
+                <RunsToday />
               </div>
               <div className="kpi" data-kpi="commissions">
                 <span className="kpi-label">{t.panel.commissionsMonth}</span>

@@ -7,7 +7,7 @@ import {
   type DesktopBridge,
   type PublicSettings,
   type SettingsPatch,
-} from '../../../src-main/desktop-contract.ts';
+} from '../../../src-engine/contracts/desktop.ts';
 import { useBridge, useClient } from '../client/context.ts';
 import { Async, Card, ErrorBox, Loading, useAction } from '../components/ui.tsx';
 import type { Locale } from '../format.ts';

@@ -3,7 +3,8 @@ import type { EngineEvent } from '../../../src-engine/contracts/events.ts';
 import type { Instance, SendAccepted } from '../../../src-engine/contracts/whatsapp.ts';
 import { useClient } from '../client/context.ts';
 import { Async, Card, Empty, ErrorBox, Light, useAction, type LightColour } from '../components/ui.tsx';
-import { formatDateTime, formatNumber } from '../format.ts';
+import { formatDateTime, formatNumber, type Locale } from '../format.ts';
+import type { Dictionary } from '../i18n/es.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 import { useOperation } from '../state/use-operation.ts';
 
@@ -20,6 +21,13 @@ export function trafficLight(i: Pick<Instance, 'health' | 'connectionState'>): E
 /** Day 1 is the day warm-up started. */
 export function warmupDay(startedAt: number, now: number): number {
   return Math.max(1, Math.floor((now - startedAt) / DAY_MS) + 1);
+}
+
+/** When the number may send next: now, at a time, or never (null: BANNED). */
+function nextSend(t: Dictionary, locale: Locale, at: number | null, now: number): string {
+  if (at === null) return t.whatsapp.nextSend.never;
+  if (at <= now + 1000) return t.whatsapp.nextSend.now;
+  return t.whatsapp.nextSend.at(formatDateTime(at, locale));
 }
 
 /** A number's health changed, or a message of ours moved (its job). */
@@ -55,11 +63,25 @@ function InstanceCard({ instance, now }: { instance: Instance; now: number }) {
         {instance.health === 'WARMUP' && instance.warmupStartedAt !== null && (
           <li>{t.whatsapp.warmupDay(warmupDay(instance.warmupStartedAt, now))}</li>
         )}
-        <li>
-          {instance.dailyCap === null
-            ? t.whatsapp.noCap
-            : t.whatsapp.dailyCap(formatNumber(instance.dailyCap, locale))}
-        </li>
+        {instance.sentToday !== null && instance.capToday !== null ? (
+          <>
+            <li data-sent-today={instance.sentToday} data-cap-today={instance.capToday}>
+              {t.whatsapp.sentToday(
+                formatNumber(instance.sentToday, locale),
+                formatNumber(instance.capToday, locale),
+              )}
+            </li>
+            <li data-next-send={instance.nextSendAt ?? 'never'}>
+              {nextSend(t, locale, instance.nextSendAt, now)}
+            </li>
+          </>
+        ) : (
+          <li>
+            {instance.dailyCap === null
+              ? t.whatsapp.noCap
+              : t.whatsapp.dailyCap(formatNumber(instance.dailyCap, locale))}
+          </li>
+        )}
         {instance.connectionState && (
           <li>
             {t.whatsapp.connection(

@@ -1,8 +1,10 @@
 import { useEffect, useRef } from 'react';
 import { create } from 'zustand';
 import type { AgentRun, AgentRunStatus } from '../../../src-engine/contracts/agents.ts';
-import type { CageLogStream } from '../../../src-engine/contracts/cage.ts';
+import type { CageLogStream, RunLogPage } from '../../../src-engine/contracts/cage.ts';
 import type { EngineEvent } from '../../../src-engine/contracts/events.ts';
+import { useClient } from '../client/context.ts';
+import type { EngineClient } from '../client/engine-client.ts';
 import { TerminalBuffer } from '../components/terminal/terminal-buffer.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { useT } from '../i18n/index.ts';
@@ -27,6 +29,8 @@ const STREAM_COLOUR: Record<CageLogStream, string> = {
 };
 /** Log lines of runs not yet in the list (a run may log before its start answer is back), per run. */
 const EARLY_LINES_MAX = 1000;
+/** Stored log lines read back per request. */
+const LOG_PAGE = 1000;
 /** Polling is the fallback; the run's own events drive the updates. */
 const RUN_POLL_MS = 5000;
 
@@ -59,16 +63,28 @@ export interface RunEntry {
   buffer: TerminalBuffer;
   /** The last log line written (events are numbered from 1): repeats are skipped. */
   lastSeq: number;
+  /** While the stored log is read back, live lines wait here so the log stays in order. */
+  held?: { seq: number; line: string }[];
 }
+
+/** One page of a run's stored log (`agents:logs`), read after `afterSeq`. */
+export type LogPageReader = (afterSeq: number) => Promise<RunLogPage>;
 
 interface RunsState {
   runs: RunEntry[];
   selected?: string;
   early: Map<string, { seq: number; line: string }[]>;
   add(id: string, prompt: string, intro: string[]): void;
+  /** Selects a run, adding it (a past run, or one started elsewhere) with its stored state. */
+  open(run: AgentRun, intro: string[]): RunEntry;
   select(id: string): void;
   update(id: string, run: AgentRun): void;
   log(runId: string, seq: number, line: string): void;
+  /**
+   * Writes the run's stored log after its last line (all of it for a run just opened, what was
+   * missed after a reconnect), page by page; live lines arriving meanwhile follow in order.
+   */
+  catchUp(runId: string, read: LogPageReader): Promise<void>;
 }
 
 /** The runs started in this session, each with its terminal buffer (kept across screen changes). */
@@ -86,10 +102,26 @@ export const useRuns = create<RunsState>()((set, get) => ({
     get().early.delete(id);
     set((s) => ({ runs: [entry, ...s.runs], selected: id }));
   },
+  open(run, intro) {
+    const known = get().runs.find((r) => r.id === run.id);
+    if (known) {
+      set({ selected: run.id });
+      return known;
+    }
+    const buffer = new TerminalBuffer();
+    buffer.writeLines(intro);
+    const entry: RunEntry = { id: run.id, prompt: run.prompt, run, buffer, lastSeq: 0 };
+    set((s) => ({ runs: [...s.runs, entry], selected: run.id }));
+    return entry;
+  },
   select: (selected) => set({ selected }),
   update: (id, run) => set((s) => ({ runs: s.runs.map((r) => (r.id === id ? { ...r, run } : r)) })),
   log(runId, seq, line) {
     const entry = get().runs.find((r) => r.id === runId);
+    if (entry?.held) {
+      if (entry.held.length < EARLY_LINES_MAX) entry.held.push({ seq, line });
+      return;
+    }
     if (entry) {
       if (seq <= entry.lastSeq) return;
       entry.lastSeq = seq;
@@ -99,7 +131,32 @@ export const useRuns = create<RunsState>()((set, get) => ({
     const held = get().early.get(runId) ?? [];
     if (held.length < EARLY_LINES_MAX) get().early.set(runId, [...held, { seq, line }]);
   },
+  async catchUp(runId, read) {
+    const entry = get().runs.find((r) => r.id === runId);
+    if (!entry || entry.held) return;
+    entry.held = [];
+    try {
+      for (let after = entry.lastSeq; ;) {
+        const page = await read(after);
+        const fresh = page.items.filter((l) => l.seq > entry.lastSeq);
+        entry.buffer.writeLines(fresh.map((l) => logLine(l.stream, l.text)));
+        entry.lastSeq = fresh.at(-1)?.seq ?? entry.lastSeq;
+        // A page with nothing new ends it too: an engine that ignored `afterSeq` cannot loop us.
+        if (page.nextSeq === null || fresh.length === 0) break;
+        after = page.nextSeq;
+      }
+    } finally {
+      const held = entry.held.sort((a, b) => a.seq - b.seq);
+      entry.held = undefined;
+      for (const { seq, line } of held) get().log(runId, seq, line);
+    }
+  },
 }));
+
+/** Reads a run's stored log through the engine, a page at a time. */
+export function logReader(client: EngineClient, runId: string): LogPageReader {
+  return (afterSeq) => client.call('agents:logs', { id: runId, afterSeq, limit: LOG_PAGE });
+}
 
 /** Follows one run until it finishes and writes each change of state into its log. */
 function RunTracker({ entry }: { entry: RunEntry }) {
@@ -134,11 +191,22 @@ function RunTracker({ entry }: { entry: RunEntry }) {
  * followed to the end, whichever screen is open.
  */
 export function AgentRunsTracker() {
+  const client = useClient();
   const runs = useRuns((s) => s.runs);
   const log = useRuns((s) => s.log);
-  useEngineEvents((e: EngineEvent) => {
-    if (e.type === 'agent.log') log(e.runId, e.seq, logLine(e.stream, e.text));
-  });
+  const catchUp = useRuns((s) => s.catchUp);
+  useEngineEvents(
+    (e: EngineEvent) => {
+      if (e.type === 'agent.log') log(e.runId, e.seq, logLine(e.stream, e.text));
+    },
+    // Lines emitted while the stream was down are read back from the stored log.
+    () => {
+      for (const r of useRuns.getState().runs) {
+        if (r.run && FINISHED.has(r.run.status)) continue;
+        catchUp(r.id, logReader(client, r.id)).catch(() => {});
+      }
+    },
+  );
   return (
     <>
       {runs.map((r) => (

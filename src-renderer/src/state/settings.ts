@@ -1,5 +1,5 @@
 import { create } from 'zustand';
-import type { DesktopBridge, PublicSettings, SettingsPatch } from '../../../src-main/desktop-contract.ts';
+import type { DesktopBridge, PublicSettings, SettingsPatch } from '../../../src-engine/contracts/desktop.ts';
 import { callDesktop } from '../client/desktop.ts';
 import { toClientError, type ClientError } from '../client/errors.ts';
 

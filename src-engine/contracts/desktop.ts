@@ -1,7 +1,9 @@
-// The desktop-only channels between the main process and the renderer, beyond the engine's own
-// operations (src-engine/contracts/operations.ts): the service settings kept by the main process.
+// The desktop-only contract between the Electron main process and the renderer, beyond the
+// engine's own operations (operations.ts): the zod schemas of the desktop-only channels (the
+// service settings the main process keeps), and the preload bridge (desktop-bridge.ts).
 // Plain zod, no electron: main and renderer both import it.
 import { z } from 'zod';
+import { QuietHoursSchema } from './smartsend.ts';
 
 export {
   CHANNEL_PATTERN,
@@ -9,7 +11,7 @@ export {
   READY_CHANNEL,
   type DesktopBridge,
   type IpcReply,
-} from './bridge.ts';
+} from './desktop-bridge.ts';
 
 export const SERVICES = ['ollama', 'kokoro', 'evolution', 'chatwoot', 'ledger', 'docker'] as const;
 export const ServiceIdSchema = z.enum(SERVICES);
@@ -22,8 +24,6 @@ const ServiceUrlSchema = z
   .trim()
   .max(500)
   .regex(/^(https?|tcp|unix|npipe):\/\/\S+$/, 'http(s)://, tcp://, unix:// or npipe:// address');
-
-const TimeOfDaySchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM');
 
 const range = (min: number, max: number) =>
   z
@@ -46,11 +46,7 @@ export const PacingSchema = z
     /** Messages per number and day once warmed up. */
     dailyCap: z.number().int().min(1).max(1_000_000).nullable(),
     /** No sending between these local times (wraps midnight). */
-    quietHours: z
-      .object({ start: TimeOfDaySchema, end: TimeOfDaySchema })
-      .strict()
-      .refine((q) => q.start !== q.end, { message: 'start and end must differ', path: ['end'] })
-      .nullable(),
+    quietHours: QuietHoursSchema.nullable(),
   })
   .strict();
 export type Pacing = z.infer<typeof PacingSchema>;

@@ -1,6 +1,7 @@
-// The preload bridge's shape and channel names: plain TypeScript (no zod), so the sandboxed preload
-// bundle stays small. Schemas for the desktop-only channels are in desktop-contract.ts.
-import type { ErrorBody } from '../src-engine/contracts/errors.ts';
+// The preload bridge between the Electron main process and the renderer: its shape and channel
+// names. Plain TypeScript, no zod, so the sandboxed preload bundle (which imports this file) stays
+// small; the desktop-only channels' schemas are in desktop.ts.
+import type { ErrorBody } from './errors.ts';
 
 /** What every IPC channel answers: never a thrown error, always one of these. */
 export type IpcReply<T = unknown> = { result: T } | { error: ErrorBody };

@@ -1,0 +1,100 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../db/connection.ts';
+import { createCommitEmitter, createEventBus } from '../events.ts';
+import { tempDatabase } from '../../test/support/temp-database.ts';
+import { createGroupCommit, type GroupCommit } from './group-commit.ts';
+
+let db: ReturnType<typeof tempDatabase>;
+/** A second connection on the same file: it sees only what was committed. */
+let other: DatabaseHandle;
+let group: GroupCommit;
+let txEvents: ReturnType<typeof createCommitEmitter<string>>;
+/** Each emitted event, with the rows another connection could see at that moment. */
+let seen: { event: string; committedRows: number }[];
+
+const committedRows = () => (other.sqlite.prepare(`SELECT count(*) AS n FROM t`).get() as { n: number }).n;
+
+beforeEach(() => {
+  db = tempDatabase();
+  db.sqlite.exec(`CREATE TABLE t (id TEXT PRIMARY KEY)`);
+  other = openDatabase(db.file, { migrate: false });
+  seen = [];
+  const bus = createEventBus<string>();
+  bus.on((event) => seen.push({ event, committedRows: committedRows() }));
+  txEvents = createCommitEmitter(bus, () => db.sqlite.inTransaction);
+  group = createGroupCommit({ sqlite: db.sqlite, events: txEvents });
+});
+afterEach(() => {
+  other.close();
+  db.dispose();
+});
+
+const insert = (id: string) => {
+  db.sqlite.prepare(`INSERT INTO t (id) VALUES (?)`).run(id);
+  txEvents.emit(`inserted ${id}`);
+  return id;
+};
+
+describe('group commit', () => {
+  it('commits units submitted together in one transaction and emits their events after it', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    expect(await Promise.all(ids.map((id) => group.run(() => insert(id))))).toEqual(ids);
+    // The first event was emitted when all five rows were already visible to another connection.
+    expect(seen).toEqual(ids.map((id) => ({ event: `inserted ${id}`, committedRows: 5 })));
+  });
+
+  it('rolls back only the unit that throws, with its events; the others commit', async () => {
+    const results = await Promise.allSettled([
+      group.run(() => insert('a')),
+      group.run(() => {
+        insert('b');
+        throw new Error('b fails after writing and emitting');
+      }),
+      group.run(() => insert('a')), // primary key conflict: fails inside SQLite
+      group.run(() => insert('c')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ message: /b fails/ });
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({
+      code: 'SQLITE_CONSTRAINT_PRIMARYKEY',
+    });
+    expect(other.sqlite.prepare(`SELECT id FROM t ORDER BY id`).pluck().all()).toEqual(['a', 'c']);
+    expect(seen.map((s) => s.event)).toEqual(['inserted a', 'inserted c']);
+  });
+
+  it('a lone unit that throws leaves nothing and emits nothing', async () => {
+    await expect(
+      group.run(() => {
+        insert('x');
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(committedRows()).toBe(0);
+    expect(seen).toEqual([]);
+    expect(db.sqlite.inTransaction).toBe(false);
+  });
+
+  it('when SQLite drops the whole transaction, every unit of the batch fails and nothing is emitted', async () => {
+    const results = await Promise.allSettled([
+      group.run(() => insert('a')),
+      group.run(() => {
+        insert('b');
+        db.sqlite.exec('ROLLBACK'); // what SQLite does itself on e.g. a full disk
+        throw new Error('transaction lost');
+      }),
+      group.run(() => insert('c')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(committedRows()).toBe(0);
+    expect(seen).toEqual([]);
+    expect(db.sqlite.inTransaction).toBe(false);
+  });
+
+  it('splits a burst larger than maxBatch into several transactions, all committed', async () => {
+    const small = createGroupCommit({ sqlite: db.sqlite, events: txEvents, maxBatch: 3 });
+    const ids = Array.from({ length: 7 }, (_, i) => `id${i}`);
+    await Promise.all(ids.map((id) => small.run(() => insert(id))));
+    // Three batches: the events of the first were emitted when only its three rows were committed.
+    expect(seen.map((s) => s.committedRows)).toEqual([3, 3, 3, 6, 6, 6, 7]);
+  });
+});

@@ -1,0 +1,102 @@
+import type { Sqlite } from '../db/connection.ts';
+import type { CommitEmitter } from '../events.ts';
+
+/**
+ * Group commit: units of work that arrive together (concurrent HTTP requests, IPC calls made in the
+ * same tick) share one SQLite transaction, so the WAL pages they have in common (the tables' last
+ * pages, the counters, the queue's indexes) are written once per batch instead of once per request.
+ *
+ * - Each unit runs in its own SAVEPOINT: one that throws rolls back only itself and gets its error;
+ *   the others commit.
+ * - A promise settles only after the batch's COMMIT returned: a caller that got a result has it
+ *   durably stored (WAL, see db/connection.ts), never before.
+ * - Events held during a unit (ledger events, see events.ts) are dropped with its savepoint, and the
+ *   rest are emitted once, after the COMMIT. If the transaction itself fails (BEGIN or COMMIT, or an
+ *   error after which SQLite rolled everything back), every unit of the batch gets that error and
+ *   nothing of it is emitted.
+ *
+ * A batch starts with the first unit and is written on the next turn of the event loop
+ * (setImmediate, after the pending I/O callbacks, so requests read together are batched), or at once
+ * when it reaches `maxBatch`. Work runs synchronously inside the transaction: it must not await.
+ */
+export interface GroupCommit {
+  run<T>(work: () => T): Promise<T>;
+}
+
+type HeldEvents = Pick<CommitEmitter<unknown>, 'mark' | 'discardSince' | 'flush' | 'discard'>;
+
+interface Unit {
+  work: () => unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export function createGroupCommit(deps: {
+  sqlite: Sqlite;
+  events: HeldEvents;
+  maxBatch?: number;
+}): GroupCommit {
+  const { sqlite, events } = deps;
+  const maxBatch = deps.maxBatch ?? 64;
+  let waiting: Unit[] = [];
+  let scheduled = false;
+
+  // Called inside an open transaction, a better-sqlite3 transaction function is a SAVEPOINT.
+  const savepoint = sqlite.transaction((work: () => unknown) => work());
+  const alone = sqlite.transaction((work: () => unknown) => work());
+  const together = sqlite.transaction((units: Unit[]): Outcome[] =>
+    units.map((unit): Outcome => {
+      const mark = events.mark();
+      try {
+        return { ok: true, value: savepoint(unit.work) };
+      } catch (error) {
+        // Some errors (disk full, I/O) make SQLite roll back the whole transaction: nothing stands.
+        if (!sqlite.inTransaction) throw error;
+        events.discardSince(mark);
+        return { ok: false, error };
+      }
+    }),
+  );
+
+  function commit(units: Unit[]): Outcome[] {
+    // A batch of one needs no savepoint: the transaction is its own.
+    if (units.length === 1) return [{ ok: true, value: alone.immediate(units[0]!.work) }];
+    return together.immediate(units);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    const units = waiting;
+    waiting = [];
+    if (units.length === 0) return;
+    let outcomes: Outcome[];
+    try {
+      outcomes = commit(units);
+    } catch (error) {
+      events.discard();
+      for (const u of units) u.reject(error);
+      return;
+    }
+    events.flush();
+    units.forEach((u, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) u.resolve(o.value);
+      else u.reject(o.error);
+    });
+  }
+
+  return {
+    run<T>(work: () => T): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        waiting.push({ work, resolve: resolve as (v: unknown) => void, reject });
+        if (waiting.length >= maxBatch) flush();
+        else if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { PushKindSchema, type PushEntry } from '../../contracts/sync.ts';
+import type { Sqlite } from '../../db/connection.ts';
+
+/*
+ * The sync's SQLite state: the outbox of local usage (`ledger_outbox`) and one `ledger_sync_state` row
+ * per endpoint. The outbox row is written by a trigger on `ledger_transfers`, so it commits in the same
+ * transaction as the usage it describes, whoever writes it (a worker, the guard, another process).
+ * Only usage kinds go out: entries pulled from the server (top-ups, commissions, plan charges,
+ * adjustments) and local corrections are never pushed back. A trigger is not something drizzle can
+ * express in the schema, so it is created here, idempotently, when the sync starts: usage written
+ * before a desktop is linked to a hosted ledger is not the server's business.
+ */
+const PUSH_KINDS = PushKindSchema.options.map((k) => `'${k}'`).join(', ');
+
+export function installOutboxTrigger(sqlite: Sqlite): void {
+  sqlite.exec(
+    `CREATE TRIGGER IF NOT EXISTS ledger_outbox_usage AFTER INSERT ON ledger_transfers
+     WHEN NEW.kind IN (${PUSH_KINDS})
+     BEGIN
+       INSERT INTO ledger_outbox (transfer_id, org_id, created_at) VALUES (NEW.id, NEW.org_id, NEW.created_at);
+     END`,
+  );
+}
+
+/** The state row's key: which server and token, without storing the token. */
+export const endpointKey = (url: string, token: string): string =>
+  createHash('sha256').update(`${url}\n${token}`).digest('hex').slice(0, 32);
+
+export interface SyncStateRow {
+  endpoint: string;
+  org_id: string | null;
+  cursor: string | null;
+  last_pushed_seq: number;
+  last_sync_at: number | null;
+  last_attempt_at: number | null;
+  last_error: string | null;
+  balance_micro: number | null;
+  server_time: number | null;
+  created_at: number;
+}
+
+interface OutboxRow {
+  seq: number;
+  id: string;
+  kind: PushEntry['kind'];
+  amount_micro: number;
+  reference: string | null;
+  created_at: number;
+}
+
+export const toPushEntry = (r: OutboxRow): PushEntry => ({
+  id: r.id,
+  seq: r.seq,
+  kind: r.kind,
+  amountMicro: r.amount_micro,
+  ...(r.reference === null ? {} : { reference: r.reference }),
+  createdAt: r.created_at,
+});
+
+export function prepareSyncStatements(sqlite: Sqlite) {
+  return {
+    ensureState: sqlite.prepare<[string, number]>(
+      `INSERT INTO ledger_sync_state (endpoint, created_at) VALUES (?, ?) ON CONFLICT(endpoint) DO NOTHING`,
+    ),
+    state: sqlite.prepare<[string], SyncStateRow>(`SELECT * FROM ledger_sync_state WHERE endpoint = ?`),
+    link: sqlite.prepare<[string, string]>(`UPDATE ledger_sync_state SET org_id = ? WHERE endpoint = ?`),
+    attempt: sqlite.prepare<[number, string | null, string]>(
+      `UPDATE ledger_sync_state SET last_attempt_at = ?, last_error = ? WHERE endpoint = ?`,
+    ),
+    pushed: sqlite.prepare<[number, string]>(
+      `UPDATE ledger_sync_state SET last_pushed_seq = max(last_pushed_seq, ?) WHERE endpoint = ?`,
+    ),
+    cursor: sqlite.prepare<[string, string]>(`UPDATE ledger_sync_state SET cursor = ? WHERE endpoint = ?`),
+    synced: sqlite.prepare<{ at: number; balance: number; serverTime: number; endpoint: string }>(
+      `UPDATE ledger_sync_state SET last_sync_at = @at, last_attempt_at = @at, last_error = NULL,
+              balance_micro = @balance, server_time = @serverTime WHERE endpoint = @endpoint`,
+    ),
+    outboxBatch: sqlite.prepare<[string, number], OutboxRow>(
+      `SELECT o.seq, t.id, t.kind, t.amount_micro, t.reference, t.created_at
+         FROM ledger_outbox o JOIN ledger_transfers t ON t.id = o.transfer_id
+        WHERE o.org_id = ? ORDER BY o.seq LIMIT ?`,
+    ),
+    settle: sqlite.prepare<[string]>(`DELETE FROM ledger_outbox WHERE transfer_id = ?`),
+    /** Usage the server has not acknowledged yet: it is in the local balance but not in the server's. */
+    unacknowledged: sqlite.prepare<[string], { n: number; micro: number }>(
+      `SELECT count(*) AS n, coalesce(sum(t.amount_micro), 0) AS micro
+         FROM ledger_outbox o JOIN ledger_transfers t ON t.id = o.transfer_id WHERE o.org_id = ?`,
+    ),
+  };
+}
+
+export type SyncStatements = ReturnType<typeof prepareSyncStatements>;

@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import type { Alert } from '../../contracts/compliance.ts';
+import type { Check } from '../../contracts/health.ts';
+import type {
+  LedgerCorrectedEvent,
+  SyncAlertKind,
+  SyncResult,
+  SyncStatus,
+} from '../../contracts/ledger-sync.ts';
+import { SYNC_PUSH_MAX, type Authority, type PushRejectionSchema } from '../../contracts/sync.ts';
+import type { Sqlite } from '../../db/connection.ts';
+import { errorMessage } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
+import type { Ledger } from '../ledger.ts';
+import type { Quotas } from '../quota.ts';
+import { createAuthority } from './authority.ts';
+import type { SyncClient } from './client.ts';
+import { prepareSyncStatements, toPushEntry, type SyncStateRow } from './store.ts';
+
+/** Raises a sync alert once per (org, kind, subject); null when it was already raised. */
+export interface SyncAlerts {
+  raise(orgId: string, kind: SyncAlertKind, subject: string, message: string): Alert | null;
+}
+
+/*
+ * One sync run: push the outbox in seq order (batches of SYNC_PUSH_MAX), drop what the server
+ * settled, pull server entries from the stored cursor and apply them, then correct local state from
+ * the server's last answer and record the sync. Each step commits on its own, so a crash anywhere
+ * loses nothing: an entry leaves the outbox only after the server answered for it, and a repeated
+ * push or pull is harmless (idempotent by id on both sides).
+ *
+ * Offline: the engine keeps working against the last corrected balance minus local usage since. Once
+ * the last successful sync (or, before the first, the moment sync was set up) is older than the
+ * grace period, overage is refused (quota-covered work still goes), an alert says why once per
+ * outage, and the health check turns unhealthy.
+ */
+
+export interface LedgerSyncDeps {
+  sqlite: Sqlite;
+  ledger: Ledger;
+  quotas: Quotas;
+  client: SyncClient;
+  /** The state row's key (see endpointKey). */
+  endpoint: string;
+  /** LEDGER_OFFLINE_GRACE_H in ms. */
+  graceMs: number;
+  /** `ledger.corrected` events go here. */
+  events: { emit(event: LedgerCorrectedEvent): void };
+  /** Ledger events raised inside the sync's transactions wait here for the commit. */
+  txEvents: { flush(): void; discard(): void };
+  alerts: SyncAlerts;
+  log: Logger;
+  now?: () => number;
+  newId?: () => string;
+  /** Entries per pull page. */
+  pullLimit?: number;
+  /** Push batches per run at most (the rest goes next run). */
+  maxBatches?: number;
+}
+
+export interface LedgerSync {
+  /** One sync run; concurrent calls share it. Throws when the server cannot be reached (recorded). */
+  run(signal?: AbortSignal): Promise<SyncResult>;
+  status(): SyncStatus;
+  /** Why overage is refused now (offline past the grace period), or null: the credit guard's hook. */
+  overageRefusal(orgId: string): string | null;
+  /** Raises the offline alert (once per outage) when past the grace period; true when offline. */
+  checkOffline(): boolean;
+  health(): Check;
+}
+
+type Rejection = z.infer<typeof PushRejectionSchema>;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
+  const { sqlite, ledger, client, endpoint, log } = deps;
+  const now = deps.now ?? Date.now;
+  const newId = deps.newId ?? randomUUID;
+  const pullLimit = deps.pullLimit ?? 500;
+  const maxBatches = deps.maxBatches ?? 100;
+  const st = prepareSyncStatements(sqlite);
+  const authority = createAuthority({ sqlite, ledger, now, newId });
+  const allOrgs = sqlite.prepare<[], { id: string }>(`SELECT id FROM organizations ORDER BY id`);
+  const outboxCount = sqlite.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ledger_outbox`);
+  st.ensureState.run(endpoint, now());
+
+  const state = (): SyncStateRow => st.state.get(endpoint)!;
+  /** Runs `fn` in an IMMEDIATE transaction; ledger events are released only after the commit. */
+  function commit<T>(fn: () => T): T {
+    let out: T;
+    try {
+      out = sqlite.transaction(fn).immediate();
+    } catch (err) {
+      deps.txEvents.discard();
+      throw err;
+    }
+    deps.txEvents.flush();
+    return out;
+  }
+
+  /** Since when this desktop has been out of step: the last sync, or when sync was set up. */
+  const offlineSince = (s: SyncStateRow) => s.last_sync_at ?? s.created_at;
+  const isOffline = (s: SyncStateRow) => now() - offlineSince(s) > deps.graceMs;
+  const graceH = () => Math.round((deps.graceMs / 3_600_000) * 100) / 100;
+  const offlineReason = (s: SyncStateRow) =>
+    s.last_sync_at === null
+      ? `this desktop has not synced with the hosted ledger since sync was set up at ${iso(s.created_at)} (more than LEDGER_OFFLINE_GRACE_H = ${graceH()} h)`
+      : `this desktop has not synced with the hosted ledger since ${iso(s.last_sync_at)} (more than LEDGER_OFFLINE_GRACE_H = ${graceH()} h)`;
+
+  function usageReport(orgId: string) {
+    const u = deps.quotas.usage(orgId);
+    return { cycle: u.cycle, messages: u.messages, aiRuns: u.aiRuns };
+  }
+
+  async function link(signal?: AbortSignal): Promise<string> {
+    const s = state();
+    // An empty push is the cheapest way to learn which org the token names.
+    const res = await client.push({ lastPushedSeq: s.last_pushed_seq, entries: [] }, signal);
+    commit(() => {
+      if (authority.ensureOrg(res))
+        log.info({ orgId: res.orgId }, 'created the local org of the hosted ledger');
+      st.link.run(res.orgId, endpoint);
+    });
+    log.info({ orgId: res.orgId }, 'linked to the hosted ledger');
+    return res.orgId;
+  }
+
+  async function push(orgId: string, signal?: AbortSignal) {
+    let pushed = 0;
+    const rejected: Rejection[] = [];
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const rows = st.outboxBatch.all(orgId, SYNC_PUSH_MAX);
+      const res = await client.push(
+        { lastPushedSeq: state().last_pushed_seq, entries: rows.map(toPushEntry), usage: usageReport(orgId) },
+        signal,
+      );
+      const settled = commit(() => {
+        let n = 0;
+        for (const id of res.accepted) n += st.settle.run(id).changes;
+        for (const r of res.rejected) n += st.settle.run(r.id).changes;
+        st.pushed.run(res.lastPushedSeq, endpoint);
+        return n;
+      });
+      pushed += res.accepted.length;
+      rejected.push(...res.rejected);
+      // Stop when the outbox is drained, or when the server settled none of the batch (next run retries).
+      if (rows.length < SYNC_PUSH_MAX || settled === 0) break;
+    }
+    if (rejected.length > 0) {
+      const first = rejected[0]!;
+      log.error(
+        { orgId, rejected: rejected.length, first },
+        'the hosted ledger rejected local usage entries',
+      );
+      deps.alerts.raise(
+        orgId,
+        'ledger_rejected',
+        first.id,
+        `The hosted ledger rejected ${rejected.length} local usage ${rejected.length === 1 ? 'entry' : 'entries'} ` +
+          `(first: ${first.id}, ${first.error}: ${first.message}); the server's balance stands`,
+      );
+    }
+    return { pushed, rejected: rejected.length };
+  }
+
+  async function pull(orgId: string, signal?: AbortSignal): Promise<{ pulled: number; last: Authority }> {
+    let pulled = 0;
+    let cursor = state().cursor ?? undefined;
+    for (;;) {
+      const res = await client.pull(
+        { ...(cursor === undefined ? {} : { cursor }), limit: pullLimit },
+        signal,
+      );
+      if (res.orgId !== orgId)
+        throw new Error(`the hosted ledger answered for org ${res.orgId}, not ${orgId}`);
+      pulled += commit(() => {
+        const n = authority.applyPulled(orgId, res.entries);
+        st.cursor.run(res.nextCursor, endpoint);
+        return n;
+      });
+      const moved = res.nextCursor !== cursor;
+      cursor = res.nextCursor;
+      if (!res.hasMore || !moved) return { pulled, last: res };
+    }
+  }
+
+  async function runOnce(signal?: AbortSignal): Promise<SyncResult> {
+    try {
+      const orgId = state().org_id ?? (await link(signal));
+      const { pushed, rejected } = await push(orgId, signal);
+      const { pulled, last } = await pull(orgId, signal);
+      const corrections = commit(() => {
+        const found = authority.correct(last, st.unacknowledged.get(orgId)!.micro);
+        st.synced.run({ at: now(), balance: last.balanceMicro, serverTime: last.serverTime, endpoint });
+        return found;
+      });
+      for (const correction of corrections) {
+        log.info({ orgId, correction }, 'corrected from the hosted ledger');
+        deps.events.emit({
+          type: 'ledger.corrected',
+          orgId,
+          ts: now(),
+          serverTime: last.serverTime,
+          correction,
+        });
+      }
+      return { ok: true, pushed, rejected, pulled, corrections: corrections.length };
+    } catch (err) {
+      st.attempt.run(now(), errorMessage(err), endpoint);
+      throw err;
+    } finally {
+      sync.checkOffline();
+    }
+  }
+
+  let running: Promise<SyncResult> | undefined;
+  const sync: LedgerSync = {
+    run(signal) {
+      running ??= runOnce(signal).finally(() => (running = undefined));
+      return running;
+    },
+
+    status() {
+      const s = state();
+      const pending = s.org_id ? st.unacknowledged.get(s.org_id)!.n : outboxCount.get()!.n;
+      return {
+        orgId: s.org_id,
+        lastSyncAt: s.last_sync_at,
+        lastAttemptAt: s.last_attempt_at,
+        lastError: s.last_error,
+        pendingEntries: pending,
+        balanceMicro: s.balance_micro,
+        offline: isOffline(s),
+      };
+    },
+
+    overageRefusal() {
+      const s = state();
+      if (!isOffline(s)) return null;
+      return `Overage is paused: ${offlineReason(s)}. Messages within the plan still go; overage resumes after the next successful sync.`;
+    },
+
+    checkOffline() {
+      const s = state();
+      if (!isOffline(s)) return false;
+      const orgs = s.org_id ? [s.org_id] : allOrgs.all().map((o) => o.id);
+      // Once per outage: the subject is the moment the desktop went out of step.
+      for (const orgId of orgs) {
+        const raised = deps.alerts.raise(
+          orgId,
+          'ledger_offline',
+          `since:${offlineSince(s)}`,
+          `Overage is refused: ${offlineReason(s)}${s.last_error ? `; last error: ${s.last_error}` : ''}`,
+        );
+        if (raised)
+          log.warn({ orgId, since: offlineSince(s) }, 'offline past the grace period: overage refused');
+      }
+      return true;
+    },
+
+    health() {
+      const s = state();
+      const lastError = s.last_error ? `; last attempt failed: ${s.last_error}` : '';
+      if (isOffline(s)) {
+        return { status: 'unhealthy', reason: `${offlineReason(s)}: overage refused${lastError}` };
+      }
+      if (s.last_sync_at === null) return { status: 'healthy', reason: `not synced yet${lastError}` };
+      return { status: 'healthy', reason: `last sync ${iso(s.last_sync_at)}${lastError}` };
+    },
+  };
+  return sync;
+}

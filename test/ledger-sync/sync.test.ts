@@ -1,0 +1,302 @@
+// The desktop's sync against the real hosted ledger (in-process, PGlite in memory, port 0): link,
+// push, pull, corrections from the server's authority, idempotent repeats on both sides.
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { LedgerCorrectedEvent } from '../../src-engine/contracts/ledger-sync.ts';
+import { SYNC_PUSH_MAX } from '../../src-engine/contracts/sync.ts';
+import { createCharges } from '../../src-engine/ledger/charges.ts';
+import { createLedger } from '../../src-engine/ledger/ledger.ts';
+import type { LedgerServer } from '../../src-ledger/server.ts';
+import {
+  authorityOf,
+  client,
+  localUsageIds,
+  outboxSize,
+  serverUsageIds,
+  startTestLedger,
+  testDesktop,
+  type TestDesktop,
+} from './support.ts';
+
+const C = 1_000_000;
+let server: LedgerServer;
+let admin: ReturnType<typeof client>;
+let desk: TestDesktop;
+let orgId: string;
+
+// One server for the file; every test has its own org and desktop.
+beforeAll(async () => {
+  server = await startTestLedger(undefined);
+  admin = client(server.url);
+});
+afterAll(() => server?.close());
+beforeEach(async () => {
+  orgId = (await admin.createOrg('Agencia Sol')).id;
+  const { token } = await admin.issueDevice(orgId);
+  desk = testDesktop({ url: server.url, token });
+});
+afterEach(() => desk?.dispose());
+
+const corrections = () =>
+  desk.events
+    .filter((e): e is LedgerCorrectedEvent => e.type === 'ledger.corrected')
+    .map((e) => e.correction);
+
+describe('ledger sync', () => {
+  it('links on the first sync: the local org gets the server org id, plan and cycle', async () => {
+    const result = await desk.sync.run();
+    expect(result).toMatchObject({ ok: true, pushed: 0, pulled: 0 });
+    const org = desk.sqlite.prepare(`SELECT id, plan_id, cycle_start FROM organizations`).all();
+    const auth = await authorityOf(server, orgId);
+    expect(org).toEqual([{ id: orgId, plan_id: 'free', cycle_start: auth.cycle.startsAt }]);
+    expect(desk.sync.status()).toMatchObject({ orgId, balanceMicro: 0, pendingEntries: 0, offline: false });
+    expect(desk.sync.health()).toMatchObject({
+      status: 'healthy',
+      reason: expect.stringMatching(/^last sync \d{4}-/),
+    });
+  });
+
+  it('round trip: top-ups come down, usage goes up in seq order, balances agree, verify ok on both sides', async () => {
+    await desk.sync.run();
+    const topUp = await admin.topUp(orgId, 10 * C);
+    await desk.sync.run();
+    expect(desk.ledger.getTransfer(topUp.transfer.id)).toMatchObject({ kind: 'TOPUP', amountMicro: 10 * C });
+    expect(desk.ledger.balance(orgId).postedMicro).toBe(10 * C);
+
+    // 2,500 usage entries: three pushes (1,000 + 1,000 + 500), in seq order.
+    const used = desk.use(orgId, 2500, 1000);
+    const seqs = desk.sqlite.prepare(`SELECT seq FROM ledger_outbox ORDER BY seq`).all() as { seq: number }[];
+    expect(seqs).toHaveLength(2500);
+    expect(seqs.every((s, i) => i === 0 || s.seq > seqs[i - 1]!.seq)).toBe(true);
+    const r = await desk.sync.run();
+    expect(r).toMatchObject({ ok: true, pushed: 2500, rejected: 0, corrections: 0 });
+    expect(outboxSize(desk.sqlite)).toBe(0);
+
+    const onServer = await serverUsageIds(server, orgId);
+    expect([...onServer.keys()].sort()).toEqual([...used].sort());
+    expect([...onServer.values()].every((n) => n === 1)).toBe(true);
+    const auth = await authorityOf(server, orgId);
+    expect(auth.balanceMicro).toBe(10 * C - 2500 * 1000);
+    expect(desk.ledger.balance(orgId).postedMicro).toBe(auth.balanceMicro);
+    expect(desk.ledger.verify().ok).toBe(true);
+    expect((await server.verify()).ok).toBe(true);
+    // The device's last pushed seq is the outbox's last.
+    expect(desk.sqlite.prepare(`SELECT last_pushed_seq AS s FROM ledger_sync_state`).get()).toEqual({
+      s: seqs.at(-1)!.seq,
+    });
+    expect(SYNC_PUSH_MAX).toBe(1000);
+  });
+
+  it('corrects balance, plan, cycle and usage from the server, each with a ledger.corrected event', async () => {
+    await desk.sync.run();
+    // Credit granted only locally (e.g. `seed --credits`) is not the server's: the correction takes it back.
+    desk.ledger.transfer({
+      id: randomUUID(),
+      orgId,
+      kind: 'ADJUSTMENT',
+      amountMicro: 5 * C,
+      reference: 'local',
+    });
+    // The local cycle anchor and counters drifted.
+    desk.sqlite.prepare(`UPDATE organizations SET cycle_start = cycle_start - 86400000 * 40`).run();
+    await admin.topUp(orgId, 20 * C);
+    const upgraded = await admin.admin('POST', `/v1/admin/orgs/${orgId}/plan`, { planId: 'starter' });
+    expect(upgraded.status).toBe(200);
+
+    // Local usage not yet pushed when the answer comes: kept out of the correction.
+    const r = await desk.sync.run();
+    expect(r.ok).toBe(true);
+    const auth = await authorityOf(server, orgId);
+    expect(auth.plan.id).toBe('starter');
+    expect(auth.balanceMicro).toBe(5 * C); // 20 - 15 for the plan
+    expect(desk.ledger.balance(orgId).postedMicro).toBe(auth.balanceMicro);
+    expect(desk.sqlite.prepare(`SELECT plan_id, cycle_start FROM organizations`).get()).toEqual({
+      plan_id: 'starter',
+      cycle_start: auth.cycle.startsAt,
+    });
+    const found = corrections();
+    expect(found).toContainEqual({ what: 'plan', from: 'free', to: 'starter' });
+    expect(found).toContainEqual(expect.objectContaining({ what: 'cycle', to: auth.cycle.cycle }));
+    expect(found).toContainEqual(
+      expect.objectContaining({ what: 'balance', fromMicro: 5 * C + 20 * C - 15 * C, toMicro: 5 * C }),
+    );
+    const fix = found.find((c) => c.what === 'balance')!;
+    expect(desk.ledger.getTransfer((fix as { transferId: string }).transferId)).toMatchObject({
+      kind: 'ADJUSTMENT',
+      amountMicro: -5 * C,
+      reference: expect.stringMatching(/^hosted ledger: balance correction/),
+    });
+    // The correction is append-only bookkeeping: nothing edited, everything balanced, nothing pushed.
+    expect(desk.ledger.verify().ok).toBe(true);
+    expect(outboxSize(desk.sqlite)).toBe(0);
+
+    // The server's counters win when they are ahead (usage the server knows of, e.g. another desktop).
+    const { token } = await admin.issueDevice(orgId, 'second desk');
+    const other = await fetch(`${server.url}/v1/sync/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        lastPushedSeq: 0,
+        entries: [],
+        usage: { cycle: auth.cycle.cycle, messages: 7, aiRuns: 1 },
+      }),
+    });
+    expect(other.status).toBe(200);
+    await desk.sync.run();
+    expect(corrections()).toContainEqual({
+      what: 'usage',
+      cycle: auth.cycle.cycle,
+      from: { messages: 0, aiRuns: 0 },
+      to: { messages: 7, aiRuns: 1 },
+    });
+    // A sync with nothing new corrects nothing.
+    const before = desk.events.length;
+    expect(await desk.sync.run()).toMatchObject({ ok: true, corrections: 0 });
+    expect(desk.events.filter((e) => e.type === 'ledger.corrected').length).toBe(
+      desk.events.slice(0, before).filter((e) => e.type === 'ledger.corrected').length,
+    );
+  });
+
+  it('local usage not yet acknowledged stays counted: local = server balance - unpushed usage', async () => {
+    await desk.sync.run();
+    await admin.topUp(orgId, 3 * C);
+    await desk.sync.run();
+    // Usage posted while a sync is under way (right after its push): the server has not seen it when
+    // the corrections are made.
+    let during = false;
+    desk.dispose();
+    desk = testDesktop({
+      url: server.url,
+      token: (await admin.issueDevice(orgId, 'desk 2')).token,
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        if (during && String(url).includes('/v1/sync/push')) {
+          during = false;
+          desk.use(orgId, 4, 100_000);
+        }
+        return res;
+      },
+    });
+    await desk.sync.run();
+    expect(desk.ledger.balance(orgId).postedMicro).toBe(3 * C);
+    during = true;
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 0, corrections: 0 });
+    expect(outboxSize(desk.sqlite)).toBe(4);
+    expect((await authorityOf(server, orgId)).balanceMicro).toBe(3 * C);
+    expect(desk.ledger.balance(orgId).postedMicro).toBe(3 * C - 400_000);
+    // The next sync pushes them; both sides agree again, still without a correction.
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 4, corrections: 0 });
+    expect((await authorityOf(server, orgId)).balanceMicro).toBe(3 * C - 400_000);
+    expect(corrections().filter((c) => c.what === 'balance')).toEqual([]);
+  });
+
+  it('idempotent: pulling everything again and re-pushing settled entries change nothing', async () => {
+    await desk.sync.run();
+    await admin.topUp(orgId, 10 * C);
+    const used = desk.use(orgId, 30, 10_000);
+    await desk.sync.run();
+    const transfers = () =>
+      (desk.sqlite.prepare(`SELECT count(*) AS n FROM ledger_transfers`).get() as { n: number }).n;
+    const count = transfers();
+    const balance = desk.ledger.balance(orgId).postedMicro;
+
+    // Forget the cursor (the same entries come down again) and put every pushed entry back in the
+    // outbox (as if every answer had been lost).
+    desk.sqlite.prepare(`UPDATE ledger_sync_state SET cursor = NULL`).run();
+    const put = desk.sqlite.prepare(
+      `INSERT INTO ledger_outbox (transfer_id, org_id, created_at) VALUES (?, ?, ?)`,
+    );
+    for (const id of used) put.run(id, orgId, Date.now());
+    const r = await desk.sync.run();
+    expect(r).toMatchObject({ ok: true, pushed: 30, rejected: 0, pulled: 0, corrections: 0 });
+    expect(transfers()).toBe(count);
+    expect(desk.ledger.balance(orgId).postedMicro).toBe(balance);
+    const onServer = await serverUsageIds(server, orgId);
+    expect(onServer.size).toBe(30);
+    expect([...onServer.values()].every((n) => n === 1)).toBe(true);
+    expect((await authorityOf(server, orgId)).balanceMicro).toBe(balance);
+    expect(localUsageIds(desk.sqlite, orgId)).toHaveLength(30);
+  });
+
+  it('entries the server rejects leave the outbox, raise one alert, and the server balance stands', async () => {
+    await desk.sync.run();
+    await admin.topUp(orgId, 1 * C);
+    await desk.sync.run();
+    // Usage stamped 40 days ago: outside the protocol's bounds.
+    const old = Date.now() - 40 * 86_400_000;
+    createLedger({ sqlite: desk.sqlite, now: () => old }).transfer({
+      id: randomUUID(),
+      orgId,
+      kind: 'USAGE_MESSAGE',
+      amountMicro: 50_000,
+    });
+    expect(outboxSize(desk.sqlite)).toBe(1);
+    const r = await desk.sync.run();
+    expect(r).toMatchObject({ ok: true, pushed: 0, rejected: 1, corrections: 1 });
+    // The local debit the server never took is given back by the correction.
+    expect(corrections()).toContainEqual(
+      expect.objectContaining({ what: 'balance', fromMicro: 1 * C - 50_000, toMicro: 1 * C }),
+    );
+    expect(desk.ledger.verify().ok).toBe(true);
+    expect(outboxSize(desk.sqlite)).toBe(0);
+    const alerts = desk.sqlite.prepare(`SELECT kind, message FROM alerts WHERE org_id = ?`).all(orgId) as {
+      kind: string;
+      message: string;
+    }[];
+    expect(alerts).toEqual([
+      {
+        kind: 'ledger_rejected',
+        message: expect.stringMatching(/rejected 1 local usage entry .*VALIDATION_ERROR/),
+      },
+    ]);
+    expect(desk.ledger.balance(orgId).postedMicro).toBe((await authorityOf(server, orgId)).balanceMicro);
+  });
+
+  it('offline past the grace period: overage refused (quota still goes) until a sync succeeds again', async () => {
+    let t = Date.now();
+    const { token } = await admin.issueDevice(orgId, 'clocked desk');
+    const d = testDesktop({ url: server.url, token, now: () => t, graceH: 72 });
+    try {
+      await admin.topUp(orgId, 1 * C);
+      await d.sync.run();
+      const synced = new Date(t).toISOString();
+      const charges = createCharges({
+        sqlite: d.sqlite,
+        ledger: d.ledger,
+        now: () => t,
+        overage: d.sync.overageRefusal,
+      });
+      d.sqlite.prepare(`UPDATE plans SET messages_included = 1 WHERE id = 'free'`).run();
+      const admit = (n: number) =>
+        charges.admit(orgId, 'message', { reference: `message:${n}`, ttlMs: 60_000 });
+
+      t += 71 * 3_600_000;
+      expect(d.sync.overageRefusal(orgId)).toBeNull();
+      expect(d.sync.health()).toEqual({ status: 'healthy', reason: `last sync ${synced}` });
+      t += 2 * 3_600_000;
+      expect(d.sync.health()).toEqual({
+        status: 'unhealthy',
+        reason: `this desktop has not synced with the hosted ledger since ${synced} (more than LEDGER_OFFLINE_GRACE_H = 72 h): overage refused`,
+      });
+      expect(admit(1)).toMatchObject({ free: true });
+      expect(() => admit(2)).toThrow(
+        /Overage is paused: this desktop has not synced with the hosted ledger since/,
+      );
+      expect(d.ledger.balance(orgId).pendingMicro).toBe(0);
+      expect(d.sync.checkOffline()).toBe(true);
+      d.sync.checkOffline();
+      expect(d.sqlite.prepare(`SELECT kind FROM alerts WHERE org_id = ?`).all(orgId)).toEqual([
+        { kind: 'ledger_offline' },
+      ]);
+
+      // Back in touch: overage is charged again.
+      await d.sync.run();
+      expect(d.sync.overageRefusal(orgId)).toBeNull();
+      expect(d.sync.health().status).toBe('healthy');
+      d.sqlite.prepare(`UPDATE plans SET messages_included = 1 WHERE id = 'free'`).run();
+      expect(admit(3)).toMatchObject({ free: false });
+    } finally {
+      d.dispose();
+    }
+  });
+});
