@@ -3,7 +3,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', 'out/', 'dist/', 'coverage/', 'src-engine/db/migrations/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.tools/',
+      'out/',
+      'dist/',
+      'coverage/',
+      'src-engine/db/migrations/',
+      'src-ledger/migrations/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

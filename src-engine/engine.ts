@@ -241,6 +241,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       health,
       ollama,
       kokoro,
+      smartsend: config.smartsend,
       // Without the worker (no data-dir lock) a queued run can still be cancelled; a running one cannot.
       agents: agents ?? createRunSettlement({ sqlite, charges, compliance, events, txEvents }),
     });

@@ -1,8 +1,9 @@
-import { and, eq, gt, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { LedgerKind } from '../src-engine/contracts/ledger.ts';
 import {
   SYNC_MAX_AGE_MS,
   SYNC_MAX_SKEW_MS,
+  ServerKindSchema,
   type Authority,
   type PullQuery,
   type PullResponse,
@@ -153,7 +154,14 @@ export async function pull(
       const rows = await tx
         .select()
         .from(transfers)
-        .where(and(eq(transfers.orgId, device.orgId), gt(transfers.orgSeq, after)))
+        // Only what the server writes: a device's own usage never comes back to it.
+        .where(
+          and(
+            eq(transfers.orgId, device.orgId),
+            gt(transfers.orgSeq, after),
+            inArray(transfers.kind, ServerKindSchema.options),
+          ),
+        )
         .orderBy(transfers.orgSeq)
         .limit(query.limit + 1);
       const page = rows.slice(0, query.limit);
@@ -161,7 +169,7 @@ export async function pull(
         ...(await authority(tx, device.orgId, now)),
         entries: page.map((r) => ({
           id: r.id,
-          kind: r.kind as 'TOPUP' | 'COMMISSION' | 'PLAN_CHARGE' | 'ADJUSTMENT',
+          kind: ServerKindSchema.parse(r.kind),
           amountMicro: orgDelta(r.kind as LedgerKind, r.amountMicro),
           reference: r.reference,
           createdAt: r.createdAt,

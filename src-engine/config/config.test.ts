@@ -87,7 +87,16 @@ describe('config', () => {
 
   it('masks credentials when described', () => {
     const dir = tmp();
-    const c = loadConfig({ AGENCIA_DATA_DIR: dir, REDIS_URL: 'redis://user:s3cret@127.0.0.1:6379' });
+    const c = loadConfig({
+      AGENCIA_DATA_DIR: dir,
+      REDIS_URL: 'redis://user:s3cret@127.0.0.1:6379',
+      LEDGER_URL: 'https://ops:s3cret@ledger.example.org',
+      LEDGER_TOKEN: 's3cret-device-token-0001',
+      CHATWOOT_TOKEN: 's3cret-chatwoot',
+      EVOLUTION_API_KEY: 's3cret-evolution',
+    });
+    expect(c.ledger.token).toBe('s3cret-device-token-0001');
+    expect(c.services.chatwootToken).toBe('s3cret-chatwoot');
     expect(JSON.stringify(describeConfig(c))).not.toContain('s3cret');
   });
 });

@@ -47,6 +47,11 @@ export const CONFIG_VARS = {
   KOKORO_URL: { schema: url.default('http://127.0.0.1:8880'), doc: 'Kokoro-FastAPI (local voice).' },
   EVOLUTION_URL: { schema: url.optional(), doc: 'Evolution API v2 (WhatsApp). Unset = WhatsApp disabled.' },
   CHATWOOT_URL: { schema: url.optional(), doc: 'Chatwoot for human handoff (optional).' },
+  CHATWOOT_TOKEN: {
+    schema: z.string().min(1).optional(),
+    secret: true,
+    doc: 'Chatwoot user access token (`api_access_token` header) for the handoff.',
+  },
   LEDGER_URL: { schema: url.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
   LEDGER_TOKEN: {
     schema: z.string().min(16).optional(),
@@ -157,6 +162,8 @@ export interface EngineConfig {
     kokoroUrl: string;
     evolutionUrl?: string;
     chatwootUrl?: string;
+    /** Secret. */
+    chatwootToken?: string;
     ledgerUrl?: string;
     dockerHost?: string;
   };
@@ -253,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       kokoroUrl: c.KOKORO_URL,
       evolutionUrl: c.EVOLUTION_URL,
       chatwootUrl: c.CHATWOOT_URL,
+      chatwootToken: c.CHATWOOT_TOKEN,
       ledgerUrl: c.LEDGER_URL,
       dockerHost: c.DOCKER_HOST,
     },
@@ -291,7 +299,11 @@ export function describeConfig(c: EngineConfig): Record<string, unknown> {
   return {
     ...c,
     redisUrl: mask(c.redisUrl),
-    services: { ...c.services, ledgerUrl: mask(c.services.ledgerUrl) },
+    services: {
+      ...c.services,
+      ledgerUrl: mask(c.services.ledgerUrl),
+      chatwootToken: c.services.chatwootToken && '***',
+    },
     evolution: {
       timeoutMs: c.evolution.timeoutMs,
       apiKey: c.evolution.apiKey && '***',

@@ -199,13 +199,13 @@ describe('the control panel in Chromium against a real engine', () => {
     );
     expect(await page.locator('.run-head button').count()).toBe(0);
 
-    // What the agent worker stored: a reload loses the session's terminals, so opening the run
-    // reads it back, in order, then how the run ended. (Paging is in test/renderer/agent-runs.)
+    // What the agent worker stored, more than one page of it: a reload loses the session's
+    // terminals, so opening the run reads it all back, in order, then how the run ended.
     const insert = ui.engine.db.sqlite.prepare(
       `INSERT INTO agent_run_logs (run_id, seq, stream, text, ts) VALUES (?, ?, 'runner', ?, ?)`,
     );
     ui.engine.db.sqlite.transaction(() => {
-      for (let seq = 1; seq <= 900; seq++) insert.run(runId, seq, `línea guardada ${seq}`, Date.now());
+      for (let seq = 1; seq <= 1500; seq++) insert.run(runId, seq, `línea guardada ${seq}`, Date.now());
     })();
     await page.reload();
     await page.waitForSelector('main[data-screen="agents"] .runs [data-run]');
@@ -213,13 +213,13 @@ describe('the control panel in Chromium against a real engine', () => {
     await page.waitForFunction(() =>
       document.querySelector('.term-viewport')?.textContent?.includes('Estado: cancelada'),
     );
-    // The prompt, 900 stored lines, then the status and the reason.
-    expect(await text('.term-count')).toBe('903 líneas');
+    // The prompt, 1,500 stored lines, then the status and the reason.
+    expect(await text('.term-count')).toBe('1503 líneas');
     const search = page.getByLabel('Buscar en el registro');
-    await search.fill('guardada 900');
+    await search.fill('guardada 1500');
     await hasText('.term-matches', '0 de 1');
     await search.fill('guardada 1');
-    await hasText('.term-matches', '0 de 111');
+    await hasText('.term-matches', '0 de 612');
     await fitsWidth();
   });
 

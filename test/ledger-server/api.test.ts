@@ -191,6 +191,19 @@ describe.each(BACKENDS)('hosted ledger API on %s', (backend) => {
     expect((await server.verify()).ok).toBe(true);
   });
 
+  it('the same push sent several times at once (a duplicating proxy) is stored once', async () => {
+    const org = await api.createOrg('A');
+    const { token } = await api.issueDevice(org.id);
+    const body = { lastPushedSeq: 0, entries: usageEntries(200, 1, clock.now()) };
+    const replies = await Promise.all([1, 2, 3, 4].map(() => push(token, body)));
+    for (const r of replies) {
+      expect(r.status).toBe(200);
+      expect(r.body.accepted).toHaveLength(200);
+    }
+    expect((await pull(token)).body.balanceMicro).toBe(-200 * 50_000);
+    expect((await server.verify()).ok).toBe(true);
+  });
+
   it('pull: only server-written entries, signed from the org side, paged by an opaque cursor', async () => {
     const org = await api.createOrg('A');
     const { token } = await api.issueDevice(org.id);
