@@ -1,7 +1,7 @@
 /**
  * Hosted ledger bench (see bench/README.md):
  *  (a) push BENCH_LEDGER_N usage entries (default 100,000) over loopback HTTP to `POST /v1/sync/push`
- *      in batches of 1,000, as a desktop's sync client would (the sync contract, with fetch), against
+ *      in batches of 1,000 from a real desktop (its SQLite ledger, outbox and sync client), against
  *      a bare single-row INSERT loop of the same number of rows into the same database, in the same
  *      run: entries/s each and the ratio (target >= 0.3x);
  *  (b) the monthly billing run over BENCH_LEDGER_ORGS orgs (default 10,000) in a referral tree, all
@@ -15,13 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
-import type { PushEntry, PushResponse } from '../src-engine/contracts/sync.ts';
 import { lockOrgs, postTransfers, type TransferDraft } from '../src-ledger/books.ts';
 import type { LedgerDb } from '../src-ledger/db/connection.ts';
 import { orgs } from '../src-ledger/db/schema.ts';
 import { randomSecret } from '../src-ledger/ids.ts';
 import { createOrg, issueDevice } from '../src-ledger/orgs.ts';
 import { startLedgerServer, type LedgerServer } from '../src-ledger/server.ts';
+import { outboxSize, testDesktop } from '../test/ledger-sync/support.ts';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { fmtRate, fmtRatio, intEnv, table, withCleanup } from './support.ts';
 
@@ -38,37 +38,27 @@ interface Result {
   billed: number;
 }
 
-/** (a) pushes over HTTP, batch after batch, as one device does. */
+/**
+ * (a) a real desktop pushes: `n` usage transfers written to a desktop's own SQLite ledger (untimed;
+ * the outbox trigger queues each), then one timed `billing.sync` run of its sync client pushes them
+ * all, batch after batch, and applies the server's answer.
+ */
 async function pushAll(server: LedgerServer, n: number): Promise<number> {
   const org = await createOrg(server.database.db, { name: 'bench', planId: 'partner' }, Date.now());
   const { token } = await issueDevice(server.database.db, org.id, 'bench', Date.now());
-  let seq = 0;
-  let lastPushedSeq = 0;
-  const started = performance.now();
-  while (seq < n) {
-    const now = Date.now();
-    const entries: PushEntry[] = [];
-    for (let i = 0; i < Math.min(BATCH, n - seq); i++) {
-      entries.push({
-        id: randomUUID(),
-        seq: ++seq,
-        kind: 'USAGE_MESSAGE',
-        amountMicro: 50_000,
-        reference: `message:${seq}`,
-        createdAt: now,
-      });
-    }
-    const res = await fetch(`${server.url}/v1/sync/push`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ lastPushedSeq, entries }),
-    });
-    const body = (await res.json()) as PushResponse;
-    if (res.status !== 200 || body.accepted.length !== entries.length)
-      throw new Error(`push failed: ${res.status}`);
-    lastPushedSeq = body.lastPushedSeq;
+  const desktop = testDesktop({ url: server.url, token });
+  try {
+    await desktop.sync.run(); // links the local org to the server's
+    desktop.use(org.id, n);
+    const started = performance.now();
+    const result = await desktop.sync.run();
+    const seconds = (performance.now() - started) / 1000;
+    if (!result.ok || result.pushed !== n || outboxSize(desktop.sqlite) !== 0)
+      throw new Error(`push failed: ${JSON.stringify(result)}`);
+    return n / seconds;
+  } finally {
+    desktop.dispose();
   }
-  return n / ((performance.now() - started) / 1000);
 }
 
 /** The baseline: one plain single-row INSERT after another (each its own commit) into the same database. */

@@ -1,17 +1,7 @@
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
-import {
-  hasZodFastifySchemaValidationErrors,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorBodySchema, type ErrorBody } from '../src-engine/contracts/errors.ts';
+import { ErrorBodySchema } from '../src-engine/contracts/errors.ts';
 import {
   AdjustmentInputSchema,
   BillingRunSchema,
@@ -39,6 +29,7 @@ import {
   PushRequestSchema,
   PushResponseSchema,
 } from '../src-engine/contracts/sync.ts';
+import { toErrorReply } from '../src-engine/api/error-reply.ts';
 import { AppError } from '../src-engine/errors.ts';
 import type { Logger } from '../src-engine/logger.ts';
 import { authenticateAdmin, authenticateDevice, bearer, type DeviceIdentity } from './auth.ts';
@@ -72,38 +63,6 @@ export interface LedgerAppDeps {
   version: string;
 }
 
-/** Maps anything thrown in a route to the shared error shape; never leaks a stack trace. */
-function toErrorReply(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof AppError) return { status: err.status, body: err.toBody() };
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    return {
-      status: 400,
-      body: {
-        error: 'VALIDATION_ERROR',
-        message: 'Request does not match the schema',
-        details: { issues: err.validation },
-      },
-    };
-  }
-  const fe = err as Partial<FastifyError>;
-  switch (fe.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return {
-        status: 413,
-        body: { error: 'PAYLOAD_TOO_LARGE', message: `Body larger than ${LEDGER_BODY_LIMIT} bytes` },
-      };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send application/json' } };
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, body: { error: 'VALIDATION_ERROR', message: 'Malformed JSON body' } };
-  }
-  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: 400, body: { error: 'VALIDATION_ERROR', message: fe.message ?? 'Bad request' } };
-  }
-  return { status: 500, body: { error: 'INTERNAL_ERROR', message: 'Internal error' } };
-}
-
 const errors = {
   400: ErrorBodySchema,
   401: ErrorBodySchema,
@@ -123,7 +82,7 @@ export async function createLedgerApp(deps: LedgerAppDeps): Promise<FastifyInsta
     bodyLimit: LEDGER_BODY_LIMIT,
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: (err, _req, reply: FastifyReply) => {
-      const { status, body } = toErrorReply(err);
+      const { status, body } = toErrorReply(err, LEDGER_BODY_LIMIT);
       void reply.status(status).send(body);
     },
   }).withTypeProvider<ZodTypeProvider>();
@@ -131,7 +90,7 @@ export async function createLedgerApp(deps: LedgerAppDeps): Promise<FastifyInsta
   app.setSerializerCompiler(serializerCompiler);
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toErrorReply(err);
+    const { status, body } = toErrorReply(err, LEDGER_BODY_LIMIT);
     if (status >= 500) log.error({ err, url: req.url, method: req.method }, 'request failed');
     void reply.status(status).send(body);
   });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
 import { createLedger } from '../src-engine/ledger/ledger.ts';
-import { startUntil } from './support/process.ts';
+import { postApi, startUntil } from './support/process.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'agencia-desk-engine.js');
 const READY = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
@@ -32,15 +32,6 @@ function withDb<T>(fn: (db: DatabaseHandle) => T): T {
   }
 }
 
-async function post(base: string, key: string, path: string, body: unknown) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 it('kill -9 during group commits: every answered 202 survives with its job and hold; nothing is half-written', async () => {
   const seeded = spawnSync(
     process.execPath,
@@ -54,13 +45,13 @@ it('kill -9 during group commits: every answered 202 survives with its job and h
 
   const run = startUntil([BIN, 'start', '--port', '0'], READY, env());
   const base = (await run.ready)[1]!;
-  await post(base, org.apiKey, '/whatsapp/instances', { name: 'n1', evolutionInstance: 'e1' });
+  await postApi(base, org.apiKey, '/whatsapp/instances', { name: 'n1', evolutionInstance: 'e1' });
 
   const answered: string[] = [];
   let stop = false;
   const load = async (lane: number) => {
     for (let i = 0; !stop; i++) {
-      const res = await post(base, org.apiKey, '/whatsapp/send', {
+      const res = await postApi(base, org.apiKey, '/whatsapp/send', {
         instanceId: 'auto',
         to: `52155${String(lane * 100_000 + i).padStart(8, '0')}`,
         text: `Hola ${lane}/${i}`,

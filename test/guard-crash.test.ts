@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
 import { createLogger } from '../src-engine/logger.ts';
 import { createBullmqQueue } from '../src-engine/queue/bullmq.ts';
-import { startUntil } from './support/process.ts';
+import { postApi, startUntil, until } from './support/process.ts';
 import { startRedis, type TestRedis } from './support/redis.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'agencia-desk-engine.js');
@@ -54,23 +54,6 @@ function withDb<T>(fn: (db: DatabaseHandle) => T): T {
 
 const rows = <T>(sql: string) => withDb((db) => db.sqlite.prepare(sql).all() as T[]);
 
-async function until(what: string, ok: () => boolean, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function post(base: string, key: string, path: string, body: unknown) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 const sendBody = (i: number) => ({
   instanceId: 'auto',
   to: `52155${String(i).padStart(8, '0')}`,
@@ -91,7 +74,8 @@ describe('kill -9 between reserve and enqueue', () => {
     const first = startUntil([BIN, 'start', '--port', '0'], READY, env(url));
     const base = (await first.ready)[1]!;
     expect(
-      (await post(base, org.apiKey, '/whatsapp/instances', { name: 'n1', evolutionInstance: 'e1' })).status,
+      (await postApi(base, org.apiKey, '/whatsapp/instances', { name: 'n1', evolutionInstance: 'e1' }))
+        .status,
     ).toBe(201);
 
     // Redis goes away: the guard still commits (message, hold, outbox row) but cannot hand jobs over.
@@ -99,7 +83,7 @@ describe('kill -9 between reserve and enqueue', () => {
     redis = undefined;
     const N = 12;
     const inFlight = Array.from({ length: N }, (_, i) =>
-      post(base, org.apiKey, '/whatsapp/send', sendBody(i)).catch(() => null),
+      postApi(base, org.apiKey, '/whatsapp/send', sendBody(i)).catch(() => null),
     );
     await until(
       'every send to be committed to the outbox',
@@ -143,13 +127,13 @@ describe('kill -9 between reserve and enqueue', () => {
     const org = seedPayingOrg();
     const run = startUntil([BIN, 'start', '--port', '0'], READY, env());
     const base = (await run.ready)[1]!;
-    await post(base, org.apiKey, '/whatsapp/instances', { name: 'n1', evolutionInstance: 'e1' });
+    await postApi(base, org.apiKey, '/whatsapp/instances', { name: 'n1', evolutionInstance: 'e1' });
     let accepted = 0;
     const load = (async () => {
       for (let i = 0; ; i += 8) {
         const batch = await Promise.all(
           Array.from({ length: 8 }, (_, k) =>
-            post(base, org.apiKey, '/whatsapp/send', sendBody(i + k)).catch(() => null),
+            postApi(base, org.apiKey, '/whatsapp/send', sendBody(i + k)).catch(() => null),
           ),
         );
         accepted += batch.filter((r) => r?.status === 202).length;

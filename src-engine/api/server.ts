@@ -1,62 +1,24 @@
 import swagger from '@fastify/swagger';
 import { z } from 'zod';
 import websocket from '@fastify/websocket';
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-  hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { EngineEvent } from '../contracts/events.ts';
-import { ErrorBodySchema, type ErrorBody } from '../contracts/errors.ts';
+import { ErrorBodySchema } from '../contracts/errors.ts';
 import { OPERATIONS, type Operation, type OperationName } from '../contracts/operations.ts';
 import type { Engine } from '../engine.ts';
-import { AppError } from '../errors.ts';
 import { jobOrgResolver } from '../guard/job-orgs.ts';
+import { toErrorReply } from './error-reply.ts';
 import { registerWebhooks } from './webhooks.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 /** A WebSocket client this far behind is cut off rather than buffered without bound. */
 const MAX_WS_BUFFER = 4 * 1024 * 1024;
-
-/** Maps anything thrown in a route to the shared error shape; never leaks a stack trace. */
-function toErrorReply(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof AppError) return { status: err.status, body: err.toBody() };
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    return {
-      status: 400,
-      body: {
-        error: 'VALIDATION_ERROR',
-        message: 'Request does not match the schema',
-        details: { issues: err.validation },
-      },
-    };
-  }
-  const fe = err as Partial<FastifyError>;
-  switch (fe.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return {
-        status: 413,
-        body: { error: 'PAYLOAD_TOO_LARGE', message: `Body larger than ${BODY_LIMIT} bytes` },
-      };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send application/json' } };
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, body: { error: 'VALIDATION_ERROR', message: 'Malformed JSON body' } };
-  }
-  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: 400, body: { error: 'VALIDATION_ERROR', message: fe.message ?? 'Bad request' } };
-  }
-  return { status: 500, body: { error: 'INTERNAL_ERROR', message: 'Internal error' } };
-}
 
 /** The API key of a request: `Authorization: Bearer <key>` or `X-Api-Key`; `?key=` only for WebSockets. */
 function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefined {
@@ -100,7 +62,7 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
     routerOptions: { maxParamLength: 200 },
     // Router errors (a bad %-escape, an over-long path parameter) bypass the error handler: same shape.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
-      const { status, body } = toErrorReply(err);
+      const { status, body } = toErrorReply(err, BODY_LIMIT);
       void reply.status(status).send(body);
     },
   }).withTypeProvider<ZodTypeProvider>();
@@ -110,7 +72,7 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
   app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toErrorReply(err);
+    const { status, body } = toErrorReply(err, BODY_LIMIT);
     if (status >= 500) log.error({ err, url: req.url, method: req.method }, 'request failed');
     const retryAfterS = (body.details as { retryAfterS?: unknown } | undefined)?.retryAfterS;
     if (body.error === 'RATE_LIMITED' && typeof retryAfterS === 'number') {

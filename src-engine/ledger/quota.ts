@@ -11,7 +11,8 @@ import { cycleAt } from './cycle.ts';
  * cycle.ts for the rule); counters include overage, so `used` may exceed `included`.
  */
 
-interface PlanRow {
+/** A `plans` row. */
+export interface PlanRow {
   id: string;
   name: string;
   price_micro: number;

@@ -16,15 +16,7 @@ import { ADMIN_TOKEN } from '../ledger-server/support.ts';
 import { tempDatabase } from '../support/temp-database.ts';
 
 export { ADMIN_TOKEN, client, startTestLedger } from '../ledger-server/support.ts';
-
-/** Polls `ok` until it holds, or fails naming `what`. */
-export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../support/process.ts';
 
 export interface TestDesktop {
   sqlite: Sqlite;

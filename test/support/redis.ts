@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exited, freePort } from './process.ts';
 
 export interface TestRedis {
   url: string;
@@ -11,18 +12,6 @@ export interface TestRedis {
 }
 
 const READY_TIMEOUT_MS = 10_000;
-
-/** Asks the OS for a free port; a small race with other processes is acceptable in tests. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** One inline PING over a raw socket, so this helper does not depend on a Redis client. */
 function ping(port: number): Promise<boolean> {
@@ -37,11 +26,6 @@ function ping(port: number): Promise<boolean> {
     sock.once('connect', () => sock.write('PING\r\n'));
     sock.once('data', (buf) => done(buf.toString().startsWith('+PONG')));
   });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /** Starts a throwaway redis-server on 127.0.0.1 (a free port unless given) with persistence off. */

@@ -5,6 +5,7 @@ import type { Sqlite } from '../../db/connection.ts';
 import { cycleAt } from '../cycle.ts';
 import type { Ledger } from '../ledger.ts';
 import { createOrganization } from '../orgs.ts';
+import type { PlanRow } from '../quota.ts';
 
 /*
  * What the server's answers do to local state. Pulled entries become local transfers with the
@@ -54,18 +55,6 @@ export function localTransferOf(
     amountMicro: e.kind === 'ADJUSTMENT' ? e.amountMicro : Math.abs(e.amountMicro),
     ...(reference ? { reference } : {}),
   };
-}
-
-interface PlanRow {
-  id: string;
-  name: string;
-  price_micro: number;
-  messages_included: number;
-  ai_runs_included: number | null;
-  max_instances: number;
-  white_label: number;
-  rate_limit_per_min: number;
-  overdraft_micro: number;
 }
 
 const sameTerms = (r: PlanRow, p: Plan) =>
