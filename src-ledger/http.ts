@@ -1,5 +1,5 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorBodySchema } from '../src-engine/contracts/errors.ts';
 import {
@@ -29,7 +29,7 @@ import {
   PushRequestSchema,
   PushResponseSchema,
 } from '../src-engine/contracts/sync.ts';
-import { toErrorReply } from '../src-engine/api/error-reply.ts';
+import { createJsonApp } from '../src-engine/api/json-app.ts';
 import { AppError } from '../src-engine/errors.ts';
 import type { Logger } from '../src-engine/logger.ts';
 import { authenticateAdmin, authenticateDevice, bearer, type DeviceIdentity } from './auth.ts';
@@ -77,28 +77,7 @@ const OrgParamsSchema = IdParamSchema;
 export async function createLedgerApp(deps: LedgerAppDeps): Promise<FastifyInstance> {
   const { database, now, log } = deps;
   const db = database.db;
-  const app = Fastify({
-    logger: false,
-    bodyLimit: LEDGER_BODY_LIMIT,
-    routerOptions: { maxParamLength: 200 },
-    frameworkErrors: (err, _req, reply: FastifyReply) => {
-      const { status, body } = toErrorReply(err, LEDGER_BODY_LIMIT);
-      void reply.status(status).send(body);
-    },
-  }).withTypeProvider<ZodTypeProvider>();
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  app.removeContentTypeParser('text/plain');
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toErrorReply(err, LEDGER_BODY_LIMIT);
-    if (status >= 500) log.error({ err, url: req.url, method: req.method }, 'request failed');
-    void reply.status(status).send(body);
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply
-      .status(404)
-      .send({ error: 'NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
-  });
+  const app = createJsonApp({ bodyLimit: LEDGER_BODY_LIMIT, log });
 
   const device = (req: FastifyRequest): Promise<DeviceIdentity> =>
     authenticateDevice(db, bearer(req.headers.authorization));

@@ -1,19 +1,14 @@
 import swagger from '@fastify/swagger';
 import { z } from 'zod';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { EngineEvent } from '../contracts/events.ts';
 import { ErrorBodySchema } from '../contracts/errors.ts';
 import { OPERATIONS, type Operation, type OperationName } from '../contracts/operations.ts';
 import type { Engine } from '../engine.ts';
 import { jobOrgResolver } from '../guard/job-orgs.ts';
-import { toErrorReply } from './error-reply.ts';
+import { createJsonApp } from './json-app.ts';
 import { registerWebhooks } from './webhooks.ts';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -55,36 +50,7 @@ function requestInput(req: FastifyRequest, op: Operation): unknown {
 export async function createApiServer(engine: Engine): Promise<FastifyInstance> {
   const log = engine.log.child({ module: 'api' });
   const jobOrg = jobOrgResolver(engine.db.sqlite);
-  const app = Fastify({
-    logger: false,
-    bodyLimit: BODY_LIMIT,
-    // Ids may be up to 200 characters (IdParamSchema), as over IPC.
-    routerOptions: { maxParamLength: 200 },
-    // Router errors (a bad %-escape, an over-long path parameter) bypass the error handler: same shape.
-    frameworkErrors: (err, _req, reply: FastifyReply) => {
-      const { status, body } = toErrorReply(err, BODY_LIMIT);
-      void reply.status(status).send(body);
-    },
-  }).withTypeProvider<ZodTypeProvider>();
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  // Fastify parses text/plain by default; the API takes JSON only (415 for anything else).
-  app.removeContentTypeParser('text/plain');
-
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toErrorReply(err, BODY_LIMIT);
-    if (status >= 500) log.error({ err, url: req.url, method: req.method }, 'request failed');
-    const retryAfterS = (body.details as { retryAfterS?: unknown } | undefined)?.retryAfterS;
-    if (body.error === 'RATE_LIMITED' && typeof retryAfterS === 'number') {
-      void reply.header('retry-after', String(retryAfterS));
-    }
-    void reply.status(status).send(body);
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply
-      .status(404)
-      .send({ error: 'NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
-  });
+  const app = createJsonApp({ bodyLimit: BODY_LIMIT, log });
 
   await app.register(swagger, {
     openapi: {
