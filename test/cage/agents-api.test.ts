@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorBodySchema, type ErrorCode } from '../../src-engine/contracts/errors.ts';
 import type { EngineEvent } from '../../src-engine/contracts/events.ts';
-import { OPERATIONS, type OperationName } from '../../src-engine/contracts/operations.ts';
 import {
   listenApi,
   startTestEngine,
@@ -10,6 +9,7 @@ import {
   type TestEngine,
   type TestOrg,
 } from '../support/test-engine.ts';
+import { callApi, okAnswer, type ApiAnswer } from '../support/api-calls.ts';
 
 /**
  * `agents:list`, `agents:logs` and `agents:cancel` over real HTTP on an engine that runs no worker
@@ -29,30 +29,12 @@ afterAll(async () => {
   await t?.dispose();
 });
 
-interface Answer {
-  status: number;
-  text: string;
-  json: unknown;
-}
+const call = (method: 'GET' | 'POST', path: string, key: string, body?: unknown) =>
+  callApi(api.base, method, path, key, body);
 
-async function call(method: 'GET' | 'POST', path: string, key: string, body?: unknown): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${api.base}/api/v1${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, text, json: text ? (JSON.parse(text) as unknown) : undefined };
-}
+const ok = okAnswer;
 
-function ok<N extends OperationName>(name: N, a: Answer) {
-  expect(a.status, a.text).toBe(OPERATIONS[name].status);
-  return OPERATIONS[name].output.parse(a.json) as ReturnType<(typeof OPERATIONS)[N]['output']['parse']>;
-}
-
-function failed(a: Answer, status: number, code: ErrorCode) {
+function failed(a: ApiAnswer, status: number, code: ErrorCode) {
   expect(a.status, a.text).toBe(status);
   const body = ErrorBodySchema.parse(a.json);
   expect(body.error).toBe(code);

@@ -2,7 +2,6 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentLogEvent } from '../../src-engine/contracts/cage.ts';
 import { ErrorBodySchema } from '../../src-engine/contracts/errors.ts';
-import { OPERATIONS, type OperationName } from '../../src-engine/contracts/operations.ts';
 import { ensureDocker } from '../support/docker.ts';
 import {
   listenApi,
@@ -13,6 +12,7 @@ import {
 } from '../support/test-engine.ts';
 import { startOllamaSim, type OllamaSim } from '../sim/ollama/index.ts';
 import { containersOf, MODEL, until } from './harness.ts';
+import { callApi, okAnswer } from '../support/api-calls.ts';
 
 /**
  * Done means: `POST /api/v1/agents/run` on the real engine (SQLite, guard, queue, ledger, the
@@ -20,12 +20,6 @@ import { containersOf, MODEL, until } from './harness.ts';
  * simulator -> live `agent.log` lines on the WebSocket -> a charged result, replayable.
  */
 const env = await ensureDocker();
-
-interface Answer {
-  status: number;
-  text: string;
-  json: unknown;
-}
 
 describe.skipIf(!env.ok)('agent runs end to end over the API', () => {
   let docker: Docker;
@@ -54,21 +48,9 @@ describe.skipIf(!env.ok)('agent runs end to end over the API', () => {
     await sim?.close();
   });
 
-  async function call(method: 'GET' | 'POST', path: string, key: string, body?: unknown): Promise<Answer> {
-    const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${api.base}/api/v1${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, text, json: text ? (JSON.parse(text) as unknown) : undefined };
-  }
-  function ok<N extends OperationName>(name: N, a: Answer) {
-    expect(a.status, a.text).toBe(OPERATIONS[name].status);
-    return OPERATIONS[name].output.parse(a.json) as ReturnType<(typeof OPERATIONS)[N]['output']['parse']>;
-  }
+  const call = (method: 'GET' | 'POST', path: string, key: string, body?: unknown) =>
+    callApi(api.base, method, path, key, body);
+  const ok = okAnswer;
   const runAgent = async (org: TestOrg, prompt: string) =>
     ok('agents:run', await call('POST', '/agents/run', org.apiKey, { prompt, maxSteps: 3, timeoutS: 60 }))
       .runId;
