@@ -244,6 +244,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       smartsend: config.smartsend,
       // Without the worker (no data-dir lock) a queued run can still be cancelled; a running one cannot.
       agents: agents ?? createRunSettlement({ sqlite, charges, compliance, events, txEvents }),
+      referrals: ledgerSync && ((orgId) => ledgerSync.referrals(orgId)),
     });
 
     let closed = false;

@@ -185,6 +185,25 @@ describe('every route over HTTP answers its success status with its output schem
     expect(p2.items[0]!.id).not.toBe(p1.items[0]!.id);
   });
 
+  it('GET /billing/referrals without a hosted ledger: says so, and counts this cycle’s commissions', async () => {
+    const other = await t.org({ plan: 'starter', instances: 0 });
+    const paid = { orgId: other.orgId, kind: 'COMMISSION' as const, reference: 'referral commission' };
+    t.engine.ledger.transfer({ ...paid, id: randomUUID(), amountMicro: 3_000_000 });
+    t.engine.ledger.transfer({ ...paid, id: randomUUID(), amountMicro: 750_000 });
+    const view = ok('billing:referrals', await call('GET', '/billing/referrals', { key: other.apiKey }));
+    const { quota } = ok('billing:balance', await call('GET', '/billing/balance', { key: other.apiKey }));
+    expect(view).toEqual({
+      source: 'unconfigured',
+      report: null,
+      fetchedAt: null,
+      error: 'LEDGER_URL and LEDGER_TOKEN are not set',
+      commissions: { cycle: quota.cycle, amountMicro: 3_750_000, count: 2 },
+    });
+    // Another org's commissions are not this one's.
+    const mine = ok('billing:referrals', await call('GET', '/billing/referrals', { key: org.apiKey }));
+    expect(mine.commissions).toMatchObject({ amountMicro: 0, count: 0 });
+  });
+
   it('GET /compliance/alerts', async () => {
     expect(ok('compliance:alerts', await call('GET', '/compliance/alerts', { key: org.apiKey }))).toEqual({
       items: [],

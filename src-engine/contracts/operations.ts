@@ -3,7 +3,7 @@ import { AiModelListSchema, AiVoiceListSchema } from './ai.ts';
 import { AgentRunSchema, RunAcceptedSchema, RunAgentSchema } from './agents.ts';
 import { BrandingSchema } from './branding.ts';
 import { RunLogPageSchema, RunLogQuerySchema } from './cage.ts';
-import { BillingBalanceSchema, TransactionsPageSchema } from './billing.ts';
+import { BillingBalanceSchema, ReferralsViewSchema, TransactionsPageSchema } from './billing.ts';
 import { CursorQuerySchema, IdParamSchema, pageOf } from './common.ts';
 import { AlertSchema } from './compliance.ts';
 import { HealthSchema } from './health.ts';
@@ -161,6 +161,15 @@ export const OPERATIONS = {
     summary: 'Ledger transfers, newest first',
     input: CursorQuerySchema,
     output: TransactionsPageSchema,
+    status: 200,
+  }),
+  'billing:referrals': op({
+    method: 'GET',
+    path: '/billing/referrals',
+    summary:
+      "The org's referral code, level-1/level-2 referrals and monthly commissions from the hosted ledger, and this cycle's commissions",
+    input: none,
+    output: ReferralsViewSchema,
     status: 200,
   }),
   'compliance:alerts': op({

@@ -12,6 +12,7 @@ import type { Sqlite } from '../db/connection.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
 import type { Charges } from '../ledger/charges.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import type { ReferralsRead } from '../ledger/sync/referrals.ts';
 import type { Quotas } from '../ledger/quota.ts';
 import type { JobQueue } from '../queue/port.ts';
 import { toAiVoices, type KokoroClient } from '../gateways/kokoro/index.ts';
@@ -52,6 +53,8 @@ export interface OperationsDeps {
    * that cancels queued runs only (a running run is stopped by the process that runs it).
    */
   agents?: AgentRunCanceller;
+  /** The hosted ledger's referral report; absent when LEDGER_URL or LEDGER_TOKEN is unset. */
+  referrals?: (orgId: string) => Promise<ReferralsRead>;
   now?: () => number;
 }
 
@@ -104,6 +107,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     ),
     branding: sqlite.prepare<[string], { name: string; accent_color: string; logo: string | null }>(
       `SELECT name, accent_color, logo FROM branding WHERE org_id = ?`,
+    ),
+    // Commissions are credited by the hosted ledger; the sync's pull writes them here.
+    commissions: sqlite.prepare<[string, number, number], { micro: number; n: number }>(
+      `SELECT coalesce(sum(amount_micro), 0) AS micro, count(*) AS n FROM ledger_transfers
+       WHERE org_id = ? AND kind = 'COMMISSION' AND created_at >= ? AND created_at < ?`,
     ),
   };
   // SmartSend's per-number state, read for the instances list.
@@ -201,6 +209,20 @@ export function createOperations(deps: OperationsDeps): Operations {
     'billing:transactions': query('billing:transactions', (orgId, { cursor, limit }) =>
       ledger.listTransfers(orgId, { cursor, limit }),
     ),
+    'billing:referrals': query('billing:referrals', async (orgId) => {
+      const { cycle } = quotas.quota(orgId);
+      const earned = st.commissions.get(orgId, cycle.startsAt, cycle.endsAt)!;
+      const commissions = { cycle, amountMicro: earned.micro, count: earned.n };
+      if (!deps.referrals)
+        return {
+          source: 'unconfigured' as const,
+          report: null,
+          fetchedAt: null,
+          error: 'LEDGER_URL and LEDGER_TOKEN are not set',
+          commissions,
+        };
+      return { ...(await deps.referrals(orgId)), commissions };
+    }),
     'compliance:alerts': query('compliance:alerts', (orgId, { cursor, limit }) => {
       const c = decodeCursor(cursor);
       const rows = st.alerts.all({ org: orgId, at: c?.at ?? null, id: c?.id ?? null, limit: limit + 1 });

@@ -59,15 +59,15 @@ export interface UiEngine {
 
 /**
  * A real engine (test/support/test-engine.ts) on a free loopback port serving the API and the built
- * UI, with one organization on `plan`. `exclusive` runs the workers (SmartSend, agents) as the
- * lock-holding engine does.
+ * UI, with one organization on `plan` (with the id `orgId` when given: a hosted ledger's org).
+ * `exclusive` runs the workers (SmartSend, agents) as the lock-holding engine does.
  */
 export async function startUiEngine(
   rendererDir: string,
-  opts: { plan?: string; env?: Record<string, string>; exclusive?: boolean } = {},
+  opts: { plan?: string; env?: Record<string, string>; exclusive?: boolean; orgId?: string } = {},
 ): Promise<UiEngine> {
   const te = await startTestEngine(opts.env, { exclusive: opts.exclusive ?? false });
-  const { orgId } = await te.org({ plan: opts.plan ?? 'starter', instances: 0 });
+  const { orgId } = await te.org({ plan: opts.plan ?? 'starter', instances: 0, id: opts.orgId });
   const token = te.engine.sessions.issue(orgId);
   const app = await createApiServer(te.engine);
   let port = 0;

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_SECRET_HEADER } from '../../src-engine/gateways/evolution/webhook-auth.ts';
+import type { LedgerServer } from '../../src-ledger/server.ts';
+import { client, startTestLedger } from '../ledger-server/support.ts';
 import { startEvolutionSim, type EvolutionSim } from '../sim/evolution/index.ts';
 import { buildRenderer, launchChromium, startUiEngine, type UiEngine } from './ui-world.ts';
 
@@ -266,10 +268,13 @@ describe('the control panel in Chromium against a real engine', () => {
     await fitsWidth();
   });
 
-  it('shows the referrals empty state', async () => {
+  it('shows the referrals empty state, saying the hosted ledger is not connected', async () => {
     await openScreen('referrals');
     await page.waitForSelector('text=Aún sin datos de referidos');
-    await shot('referrals');
+    expect(await text('[data-source="unconfigured"]')).toContain('El ledger alojado no está conectado');
+    expect(await page.getAttribute('[data-commissions-cycle]', 'data-commissions-cycle')).toBe('0');
+    await openScreen('panel');
+    expect(await text('[data-kpi="commissions"]')).toContain('Conecta el ledger alojado en Ajustes');
   });
 
   it('switches screens with Alt+number and moves the focus to the title', async () => {
@@ -363,5 +368,64 @@ describe('the traffic light against the Evolution simulator', () => {
     expect(await banPage.locator('li.instance .instance-reason').innerText()).not.toBe('');
     expect(await banPage.locator('li.instance [data-next-send]').innerText()).toBe('No puede enviar');
     await banPage.screenshot({ path: join(SHOTS, 'whatsapp-banned.png') });
+  });
+});
+
+describe('referrals from the hosted ledger', () => {
+  const C = 1_000_000;
+  let server: LedgerServer;
+  let world: UiEngine;
+  let refPage: Page;
+
+  beforeAll(async () => {
+    server = await startTestLedger(undefined);
+    const admin = client(server.url);
+    // A's tree: B (starter) referred by A, C (starter) referred by B; both pay their plan.
+    const a = await admin.createOrg('Agencia A');
+    const b = await admin.createOrg('Agencia B', { planId: 'starter', referralCode: a.referralCode });
+    const c = await admin.createOrg('Agencia C', { planId: 'starter', referralCode: b.referralCode });
+    await admin.topUp(b.id, 20 * C);
+    await admin.topUp(c.id, 20 * C);
+    await server.runBilling();
+    world = await startUiEngine(rendererDir, {
+      plan: 'free',
+      orgId: a.id,
+      env: { LEDGER_URL: server.url, LEDGER_TOKEN: (await admin.issueDevice(a.id)).token },
+    });
+    // The sync the lock-holding engine runs on its timer, run once here: link, pull the commissions.
+    await world.engine.ledgerSync!.run();
+    refPage = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+    refPage.setDefaultTimeout(5000);
+    await refPage.goto(`${world.base}/?token=${world.token}#/referrals`);
+  }, 30_000);
+
+  afterAll(async () => {
+    await refPage?.close();
+    await world?.close();
+    await server?.close();
+  });
+
+  it('shows the code, both levels and the commissions per month', async () => {
+    await refPage.waitForSelector('[data-referral-code]');
+    const report = (await world.engine.call('billing:referrals', {}, world.token)).report!;
+    expect(await refPage.locator('[data-referral-code]').innerText()).toBe(report.referralCode);
+    expect(await refPage.locator('table[data-level="1"] tbody').innerText()).toMatch(/Agencia B\s+Starter/);
+    expect(await refPage.locator('table[data-level="2"] tbody').innerText()).toMatch(
+      /Agencia C\s+Starter\s+Agencia B/,
+    );
+    const month = refPage.locator(`tr[data-cycle="${report.monthly[0]!.cycle}"]`);
+    expect(await month.innerText()).toMatch(/3,00\s+0,75\s+3,75/);
+    expect(await refPage.locator('[data-total]').innerText()).toBe('3,75');
+    expect(await refPage.getAttribute('[data-commissions-cycle]', 'data-commissions-cycle')).toBe('3750000');
+    expect(await refPage.locator('[data-source="ok"]').innerText()).toContain('Del ledger alojado');
+    const overflow = await refPage.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await refPage.screenshot({ path: join(SHOTS, 'referrals.png') });
+  });
+
+  it('shows this cycle’s commissions on the panel', async () => {
+    await refPage.click('nav [data-screen="panel"]');
+    await refPage.waitForSelector('[data-kpi="commissions"] [data-micro="3750000"]');
+    expect(await refPage.locator('[data-kpi="commissions"]').innerText()).toContain('2 comisiones');
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BillingBalance, TransactionsPage } from '../../src-engine/contracts/billing.ts';
+import type { BillingBalance, ReferralsView, TransactionsPage } from '../../src-engine/contracts/billing.ts';
 import type { ReferralsReport } from '../../src-engine/contracts/hosted-ledger.ts';
 import { WEBHOOK_SECRET_HEADER } from '../../src-engine/gateways/evolution/index.ts';
 import type { LedgerServer } from '../../src-ledger/server.ts';
@@ -167,6 +167,14 @@ describe('two desktops, one hosted ledger, a referral', () => {
 
     const referrals = await admin.call<ReferralsReport>('GET', `/v1/orgs/${orgA.id}/referrals`, ADMIN_TOKEN);
     expect(referrals.body.totalMicro).toBe(3 * C);
+    // A's desktop shows the same report through its device token, and this cycle's commission.
+    const viewA = (await api<ReferralsView>(a, 'GET', '/billing/referrals')).body;
+    expect(viewA).toMatchObject({ source: 'ok', error: null, report: referrals.body });
+    expect(viewA.report!.level1).toEqual([{ orgId: orgB.id, name: 'Agencia B', planId: 'starter' }]);
+    expect(viewA.commissions).toMatchObject({ amountMicro: 3 * C, count: 1 });
+    const viewB = (await api<ReferralsView>(b, 'GET', '/billing/referrals')).body;
+    expect(viewB).toMatchObject({ source: 'ok', commissions: { amountMicro: 0, count: 0 } });
+    expect(viewB.report).toMatchObject({ level1: [], level2: [], totalMicro: 0 });
     expect((await server.verify()).ok).toBe(true);
   });
 });

@@ -14,7 +14,8 @@ export interface TestEngine {
   engine: Engine;
   dir: string;
   /** An org on `plan` with an API key, `credits` of credit and `instances` WhatsApp instances. */
-  org(opts?: { plan?: string; credits?: string; instances?: number }): Promise<TestOrg>;
+  /** `id`: the org's id (a hosted ledger's org, as `seed --org-id` links it). */
+  org(opts?: { plan?: string; credits?: string; instances?: number; id?: string }): Promise<TestOrg>;
   dispose(): Promise<void>;
 }
 
@@ -45,8 +46,8 @@ export async function startTestEngine(
   return {
     engine,
     dir,
-    async org({ plan = 'free', credits, instances = 1 } = {}) {
-      const orgId = createOrganization(engine.db, { name: `Org ${plan}`, planId: plan });
+    async org({ plan = 'free', credits, instances = 1, id } = {}) {
+      const orgId = createOrganization(engine.db, { id, name: `Org ${plan}`, planId: plan });
       const apiKey = engine.apiKeys.create(orgId).key;
       if (credits !== undefined) {
         engine.ledger.transfer({

@@ -6,6 +6,7 @@ import {
   type PushRequest,
   type PushResponse,
 } from '../../contracts/sync.ts';
+import { ReferralsReportSchema, type ReferralsReport } from '../../contracts/hosted-ledger.ts';
 import { AppError, errorMessage } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 
@@ -28,10 +29,14 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 250, maxMs: 10_000, timeoutMs: 15_000 };
+/** Reports shown in the UI: a second try only, and a short timeout. */
+const REPORT_RETRY: Partial<RetryPolicy> = { attempts: 2, maxMs: 1_000, timeoutMs: 5_000 };
 
 export interface SyncClient {
   push(body: PushRequest, signal?: AbortSignal): Promise<PushResponse>;
   pull(query: { cursor?: string; limit: number }, signal?: AbortSignal): Promise<PullResponse>;
+  /** `GET /v1/orgs/:id/referrals` with the device token: one quick try (a person is waiting for it). */
+  referrals(orgId: string, signal?: AbortSignal): Promise<ReferralsReport>;
 }
 
 export interface SyncClientDeps {
@@ -73,7 +78,7 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 
 export function createSyncClient(deps: SyncClientDeps): SyncClient {
   const doFetch = deps.fetch ?? fetch;
-  const policy = { ...DEFAULT_RETRY, ...deps.retry };
+  const defaults = { ...DEFAULT_RETRY, ...deps.retry };
   const random = deps.random ?? Math.random;
   const sleep = deps.sleep ?? abortableSleep;
   const base = deps.baseUrl.endsWith('/') ? deps.baseUrl : `${deps.baseUrl}/`;
@@ -83,6 +88,7 @@ export function createSyncClient(deps: SyncClientDeps): SyncClient {
     init: RequestInit,
     schema: S,
     signal: AbortSignal | undefined,
+    policy: RetryPolicy,
   ): Promise<{ ok: true; value: z.output<S> } | { ok: false; error: string; waitMs?: number }> {
     const timeout = AbortSignal.timeout(policy.timeoutMs);
     let res: Response;
@@ -134,12 +140,13 @@ export function createSyncClient(deps: SyncClientDeps): SyncClient {
     init: RequestInit,
     schema: S,
     signal?: AbortSignal,
+    policy: RetryPolicy = defaults,
   ): Promise<z.output<S>> {
     let last = '';
     for (let attempt = 1; attempt <= policy.attempts; attempt++) {
       let r: Awaited<ReturnType<typeof once<S>>>;
       try {
-        r = await once(path, init, schema, signal);
+        r = await once(path, init, schema, signal, policy);
       } catch (err) {
         if (err instanceof FinalAnswer) throw new AppError('UNAVAILABLE', err.message);
         throw err;
@@ -167,5 +174,13 @@ export function createSyncClient(deps: SyncClientDeps): SyncClient {
       if (query.cursor !== undefined) qs.set('cursor', query.cursor);
       return call(`v1/sync/pull?${qs}`, { method: 'GET' }, PullResponseSchema, signal);
     },
+    referrals: (orgId, signal) =>
+      call(
+        `v1/orgs/${encodeURIComponent(orgId)}/referrals`,
+        { method: 'GET' },
+        ReferralsReportSchema,
+        signal,
+        { ...defaults, ...REPORT_RETRY },
+      ),
   };
 }

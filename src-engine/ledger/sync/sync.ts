@@ -16,6 +16,7 @@ import type { Ledger } from '../ledger.ts';
 import type { Quotas } from '../quota.ts';
 import { createAuthority } from './authority.ts';
 import type { SyncClient } from './client.ts';
+import { createReferralsReader, type ReferralsRead } from './referrals.ts';
 import { prepareSyncStatements, toPushEntry, type SyncStateRow } from './store.ts';
 
 /** Raises a sync alert once per (org, kind, subject); null when it was already raised. */
@@ -68,6 +69,8 @@ export interface LedgerSync {
   /** Raises the offline alert (once per outage) when past the grace period; true when offline. */
   checkOffline(): boolean;
   health(): Check;
+  /** The org's referral report from the hosted ledger (cached; see referrals.ts). */
+  referrals(orgId: string): Promise<ReferralsRead>;
 }
 
 type Rejection = z.infer<typeof PushRejectionSchema>;
@@ -87,6 +90,7 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
   st.ensureState.run(endpoint, now());
 
   const state = (): SyncStateRow => st.state.get(endpoint)!;
+  const referrals = createReferralsReader({ client, linkedOrg: () => state().org_id, now });
   /** Runs `fn` in an IMMEDIATE transaction; ledger events are released only after the commit. */
   function commit<T>(fn: () => T): T {
     let out: T;
@@ -191,6 +195,8 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
       const orgId = state().org_id ?? (await link(signal));
       const { pushed, rejected } = await push(orgId, signal);
       const { pulled, last } = await pull(orgId, signal);
+      // Pulled entries may be commissions: the referral report has news.
+      if (pulled > 0) referrals.invalidate();
       const corrections = commit(() => {
         const found = authority.correct(last, st.unacknowledged.get(orgId)!.micro);
         st.synced.run({ at: now(), balance: last.balanceMicro, serverTime: last.serverTime, endpoint });
@@ -269,6 +275,8 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
       if (s.last_sync_at === null) return { status: 'healthy', reason: `not synced yet${lastError}` };
       return { status: 'healthy', reason: `last sync ${iso(s.last_sync_at)}${lastError}` };
     },
+
+    referrals: (orgId) => referrals.read(orgId),
   };
   return sync;
 }

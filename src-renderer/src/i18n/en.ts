@@ -88,7 +88,8 @@ export const en: Dictionary = {
     agentRunsCycle: 'Agent runs this cycle',
     commissionsMonth: 'Commissions this month',
     today: (n: string) => `Today: ${n}`,
-    commissionsPending: 'Arrive with the hosted ledger',
+    commissionsCount: (n: number) => (n === 1 ? '1 commission' : `${n} commissions`),
+    commissionsUnconfigured: 'Connect the hosted ledger in Settings',
     alerts: 'Alerts',
     noAlerts: 'No alerts. All quiet.',
     openAlerts: (n: number) => (n === 1 ? '1 alert' : `${n} alerts`),
@@ -246,8 +247,46 @@ export const en: Dictionary = {
     title: 'Referrals',
     emptyTitle: 'No referral data yet',
     emptyBody:
-      'Your code, your level-1 and level-2 referrals and the commissions of each month appear once the hosted ledger is connected.',
-    rules: 'Recurring commissions: 20 % of your direct referrals and 5 % of their referrals.',
+      'Your code, your level-1 and level-2 referrals and the commissions of each month appear once the hosted ledger has answered.',
+    rules:
+      'Recurring commissions: 20 % of what your direct referrals pay and 5 % of what their referrals pay.',
+    updated: (at: string) => `From the hosted ledger, updated ${at}.`,
+    unconfigured:
+      'The hosted ledger is not connected: set its URL and the device token in Settings to see your code, referrals and commissions.',
+    openSettings: 'Open Settings',
+    unlinked: 'Connected to the hosted ledger; waiting for the first sync to finish.',
+    otherOrg: 'The hosted ledger device token belongs to another organization of this desktop.',
+    unreachable: 'The hosted ledger cannot be reached right now; try again in a moment.',
+    unreachableCached: (at: string) =>
+      `The hosted ledger cannot be reached right now; showing the data of ${at}.`,
+    thisCycle: (cycle: string) => `Commissions this cycle (${cycle})`,
+    commissionsCount: (n: number) =>
+      n === 0
+        ? 'No commissions credited this cycle yet.'
+        : n === 1
+          ? '1 commission credited.'
+          : `${n} commissions credited.`,
+    code: 'Your referral code',
+    copy: 'Copy',
+    copied: 'Copied',
+    copyFailed: 'Could not copy; select the code and copy it by hand.',
+    share: 'Agencies that sign up with this code become your level-1 referrals.',
+    level1: (n: number) => `Level 1 · 20 % (${n})`,
+    level2: (n: number) => `Level 2 · 5 % (${n})`,
+    noLevel1: 'No direct referrals yet. Share your code.',
+    noLevel2: 'No level-2 referrals yet.',
+    monthly: 'Commissions per month',
+    noCommissions: 'No commissions yet.',
+    columns: {
+      org: 'Agency',
+      via: 'Referred by',
+      month: 'Month',
+      level1: 'Level 1',
+      level2: 'Level 2',
+      total: 'Total',
+      allTime: 'All time',
+    },
+    plans: { free: 'Free' },
   },
   deadLetters: {
     title: 'Dead letters',

@@ -89,7 +89,8 @@ export const es = {
     agentRunsCycle: 'Ejecuciones de agentes en este ciclo',
     commissionsMonth: 'Comisiones este mes',
     today: (n: string) => `Hoy: ${n}`,
-    commissionsPending: 'Llegan con el ledger alojado',
+    commissionsCount: (n: number) => (n === 1 ? '1 comisión' : `${n} comisiones`),
+    commissionsUnconfigured: 'Conecta el ledger alojado en Ajustes',
     alerts: 'Alertas',
     noAlerts: 'Sin alertas. Todo tranquilo.',
     openAlerts: (n: number) => (n === 1 ? '1 alerta' : `${n} alertas`),
@@ -254,8 +255,47 @@ export const es = {
     title: 'Referidos',
     emptyTitle: 'Aún sin datos de referidos',
     emptyBody:
-      'Tu código, tus referidos de nivel 1 y 2 y las comisiones de cada mes aparecerán cuando el ledger alojado esté conectado.',
-    rules: 'Comisiones recurrentes: 20 % de tus referidos directos y 5 % de los referidos de estos.',
+      'Tu código, tus referidos de nivel 1 y 2 y las comisiones de cada mes aparecerán cuando el ledger alojado haya respondido.',
+    rules:
+      'Comisiones recurrentes: 20 % de lo que pagan tus referidos directos y 5 % de lo que pagan los referidos de estos.',
+    updated: (at: string) => `Del ledger alojado, actualizado el ${at}.`,
+    unconfigured:
+      'El ledger alojado no está conectado: indica su URL y el token del dispositivo en Ajustes para ver tu código, tus referidos y tus comisiones.',
+    openSettings: 'Abrir Ajustes',
+    unlinked: 'Conectado al ledger alojado; esperando a que termine la primera sincronización.',
+    otherOrg: 'El token de dispositivo del ledger alojado pertenece a otra organización de este escritorio.',
+    unreachable: 'No se puede contactar con el ledger alojado ahora; vuelve a intentarlo en un momento.',
+    unreachableCached: (at: string) =>
+      `No se puede contactar con el ledger alojado ahora; se muestran los datos del ${at}.`,
+    thisCycle: (cycle: string) => `Comisiones de este ciclo (${cycle})`,
+    commissionsCount: (n: number) =>
+      n === 0
+        ? 'Aún no se ha abonado ninguna comisión en este ciclo.'
+        : n === 1
+          ? '1 comisión abonada.'
+          : `${n} comisiones abonadas.`,
+    code: 'Tu código de referido',
+    copy: 'Copiar',
+    copied: 'Copiado',
+    copyFailed: 'No se pudo copiar; selecciona el código y cópialo a mano.',
+    share: 'Las agencias que se registren con este código serán tus referidos de nivel 1.',
+    level1: (n: number) => `Nivel 1 · 20 % (${n})`,
+    level2: (n: number) => `Nivel 2 · 5 % (${n})`,
+    noLevel1: 'Aún no tienes referidos directos. Comparte tu código.',
+    noLevel2: 'Aún no tienes referidos de nivel 2.',
+    monthly: 'Comisiones por mes',
+    noCommissions: 'Aún no hay comisiones.',
+    columns: {
+      org: 'Agencia',
+      via: 'Referida por',
+      month: 'Mes',
+      level1: 'Nivel 1',
+      level2: 'Nivel 2',
+      total: 'Total',
+      allTime: 'Desde el inicio',
+    },
+    /** Plan ids shown as words where the brand name does not do (Starter and Partner do). */
+    plans: { free: 'Gratis' } as Record<string, string>,
   },
   deadLetters: {
     title: 'Mensajes fallidos',

@@ -122,6 +122,35 @@ function RunsToday() {
   );
 }
 
+/** Commissions credited this cycle: the synced local ledger's, so it shows offline too. */
+function CommissionsKpi() {
+  const t = useT();
+  const locale = useLocale();
+  const view = useOperation('billing:referrals', {}, { refreshOn: (e) => e.type.startsWith('ledger.') });
+  const v = view.data;
+  return (
+    <div className="kpi" data-kpi="commissions">
+      <span className="kpi-label">{t.panel.commissionsMonth}</span>
+      <span className="kpi-value" data-micro={v?.commissions.amountMicro}>
+        {v ? (
+          <>
+            {formatCredits(v.commissions.amountMicro, locale)} <small>{t.common.credits}</small>
+          </>
+        ) : (
+          t.common.none
+        )}
+      </span>
+      {v && (
+        <span className="kpi-sub">
+          {v.source === 'unconfigured'
+            ? t.panel.commissionsUnconfigured
+            : t.panel.commissionsCount(v.commissions.count)}
+        </span>
+      )}
+    </div>
+  );
+}
+
 export function PanelScreen() {
   const t = useT();
   const locale = useLocale();
@@ -163,11 +192,7 @@ export function PanelScreen() {
                 />
                 <RunsToday />
               </div>
-              <div className="kpi" data-kpi="commissions">
-                <span className="kpi-label">{t.panel.commissionsMonth}</span>
-                <span className="kpi-value">{t.common.none}</span>
-                <span className="kpi-sub">{t.panel.commissionsPending}</span>
-              </div>
+              <CommissionsKpi />
             </>
           )}
         </Async>
