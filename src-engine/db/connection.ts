@@ -27,6 +27,12 @@ export function openDatabase(file: string, opts: { migrate?: boolean } = {}): Da
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
+  // A checkpoint every 10,000 WAL pages instead of SQLite's 1,000: a stream of small commits (the
+  // guard's sends) is 12-20 % faster and its p99 falls from ~3 ms to ~0.15 ms, for one ~25 ms
+  // checkpoint every ~800 sends (bench/README.md, `guard`). After a checkpoint the WAL file is cut
+  // back to 64 MiB.
+  sqlite.pragma('wal_autocheckpoint = 10000');
+  sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });

@@ -36,6 +36,10 @@ it('creates the schema later issues build on, in WAL mode, and migrates idempote
     }
     expect(h.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(h.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(h.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    // Rarer checkpoints (see connection.ts), and a WAL file cut back to 64 MiB after one.
+    expect(h.sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(10_000);
+    expect(h.sqlite.pragma('journal_size_limit', { simple: true })).toBe(64 * 1024 * 1024);
     h.close();
     // Re-opening applies nothing new and keeps data.
     const again = openDatabase(file);
