@@ -80,57 +80,46 @@ function CodeCard({ report }: { report: Report }) {
 const planName = (t: Dictionary, id: string): string =>
   t.referrals.plans[id] ?? id.charAt(0).toUpperCase() + id.slice(1);
 
-function Tree({ report }: { report: Report }) {
+type Referee = { orgId: string; name: string; planId: string; via?: string };
+
+/** One level of the tree; level 2 also says which level-1 agency brought each one. */
+function Level({ level, rows, via }: { level: 1 | 2; rows: Referee[]; via?: Map<string, string> }) {
   const t = useT();
+  const r = t.referrals;
+  return (
+    <Card title={level === 1 ? r.level1(rows.length) : r.level2(rows.length)}>
+      {rows.length === 0 ? (
+        <Empty>{level === 1 ? r.noLevel1 : r.noLevel2}</Empty>
+      ) : (
+        <table className="table" data-level={level}>
+          <thead>
+            <tr>
+              <th scope="col">{r.columns.org}</th>
+              <th scope="col">{t.billing.plan}</th>
+              {via && <th scope="col">{r.columns.via}</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((o) => (
+              <tr key={o.orgId}>
+                <td>{o.name}</td>
+                <td>{planName(t, o.planId)}</td>
+                {via && <td>{via.get(o.via!) ?? o.via}</td>}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+function Tree({ report }: { report: Report }) {
   const names = new Map(report.level1.map((o) => [o.orgId, o.name]));
   return (
     <div className="screen-grid two">
-      <Card title={t.referrals.level1(report.level1.length)}>
-        {report.level1.length === 0 ? (
-          <Empty>{t.referrals.noLevel1}</Empty>
-        ) : (
-          <table className="table" data-level="1">
-            <thead>
-              <tr>
-                <th scope="col">{t.referrals.columns.org}</th>
-                <th scope="col">{t.billing.plan}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.level1.map((o) => (
-                <tr key={o.orgId}>
-                  <td>{o.name}</td>
-                  <td>{planName(t, o.planId)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
-      <Card title={t.referrals.level2(report.level2.length)}>
-        {report.level2.length === 0 ? (
-          <Empty>{t.referrals.noLevel2}</Empty>
-        ) : (
-          <table className="table" data-level="2">
-            <thead>
-              <tr>
-                <th scope="col">{t.referrals.columns.org}</th>
-                <th scope="col">{t.billing.plan}</th>
-                <th scope="col">{t.referrals.columns.via}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.level2.map((o) => (
-                <tr key={o.orgId}>
-                  <td>{o.name}</td>
-                  <td>{planName(t, o.planId)}</td>
-                  <td>{names.get(o.via) ?? o.via}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
+      <Level level={1} rows={report.level1} />
+      <Level level={2} rows={report.level2} via={names} />
     </div>
   );
 }
