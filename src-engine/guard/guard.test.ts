@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from '../../test/support/test-engine.ts';
 import type { EngineEvent } from '../contracts/events.ts';
 import { AppError } from '../errors.ts';
+import { rejectionOf } from '../../test/support/rejection.ts';
 
 let t: TestEngine;
 beforeEach(async () => {
@@ -14,14 +15,7 @@ afterEach(async () => {
 });
 
 /** The AppError a promise rejects with. */
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
+const rejection = (p: Promise<unknown>) => rejectionOf(p, AppError);
 
 const send = (key: string, body: Record<string, unknown> = {}) =>
   t.engine.call('whatsapp:send', { instanceId: 'auto', to: '5215512345678', text: 'Hola', ...body }, key);

@@ -6,6 +6,7 @@ import { JobEventSchema, type JobEvent } from '../../src-engine/contracts/events
 import { AppError } from '../../src-engine/errors.ts';
 import { RetryLaterError, UnrecoverableError } from '../../src-engine/queue/errors.ts';
 import type { JobQueue } from '../../src-engine/queue/port.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 /** What a backend gives the shared suite: a fresh, isolated queue and ways to reach the same storage again. */
 export interface QueueHarness {
@@ -53,12 +54,7 @@ function recordEvents(q: JobQueue): JobEvent[] {
 }
 
 async function expectValidationError(p: Promise<unknown>): Promise<void> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  expect((err as AppError).code).toBe('VALIDATION_ERROR');
+  expect((await rejectionOf(p, AppError)).code).toBe('VALIDATION_ERROR');
 }
 
 const fast = { backoff: { type: 'fixed' as const, delay: 20 } };

@@ -6,6 +6,7 @@ import { startEvolutionSim, type EvolutionSim } from '../../../test/sim/evolutio
 import { createLogger } from '../../logger.ts';
 import { createEvolutionClient, type EvolutionClientOptions } from './client.ts';
 import { EvolutionError, type EvolutionErrorKind } from './errors.ts';
+import { rejectionOf } from '../../../test/support/rejection.ts';
 
 const NOT_ON_WHATSAPP = '5511000000000';
 let sim: EvolutionSim;
@@ -22,14 +23,7 @@ const client = (o: Partial<EvolutionClientOptions> = {}) =>
   createEvolutionClient({ baseUrl: `${sim.url}/`, apiKey: sim.apiKey, timeoutMs: 2_000, ...o });
 
 /** The EvolutionError a call fails with. */
-async function failure(call: Promise<unknown>): Promise<EvolutionError> {
-  const err = await call.then(
-    () => new Error('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(EvolutionError);
-  return err as EvolutionError;
-}
+const failure = (call: Promise<unknown>) => rejectionOf(call, EvolutionError);
 
 function expectKind(err: EvolutionError, kind: EvolutionErrorKind, retryable: boolean, status?: number) {
   expect({

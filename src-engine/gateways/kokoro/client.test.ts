@@ -3,6 +3,7 @@ import { KOKORO_AUDIO_FORMATS, KOKORO_CONTENT_TYPES, type KokoroAudioFormat } fr
 import { startKokoroSim, type KokoroSim } from '../../../test/sim/kokoro/index.ts';
 import { AiServiceError } from '../ollama/index.ts';
 import { createKokoroClient, toAiVoices, type KokoroClient } from './index.ts';
+import { rejectionOf } from '../../../test/support/rejection.ts';
 
 const SIGNATURES: Record<KokoroAudioFormat, string | undefined> = {
   mp3: 'ID3',
@@ -13,14 +14,7 @@ const SIGNATURES: Record<KokoroAudioFormat, string | undefined> = {
   pcm: undefined,
 };
 
-async function failure(promise: Promise<unknown>): Promise<AiServiceError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AiServiceError);
-  return err as AiServiceError;
-}
+const failure = (promise: Promise<unknown>) => rejectionOf(promise, AiServiceError);
 
 describe('Kokoro client against the simulator', () => {
   let sim: KokoroSim;

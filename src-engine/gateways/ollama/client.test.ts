@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OllamaChatRequest, OllamaTool } from '../../contracts/ai.ts';
 import { promptTokens, startOllamaSim, tokens, type OllamaSim } from '../../../test/sim/ollama/index.ts';
 import { AiServiceError, createOllamaClient, toAiModels, type OllamaClient } from './index.ts';
+import { rejectionOf } from '../../../test/support/rejection.ts';
 
 const SHELL: OllamaTool = {
   type: 'function',
@@ -25,14 +26,7 @@ function ask(content: string, extra: Partial<OllamaChatRequest> = {}): OllamaCha
   };
 }
 
-async function failure(promise: Promise<unknown>): Promise<AiServiceError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AiServiceError);
-  return err as AiServiceError;
-}
+const failure = (promise: Promise<unknown>) => rejectionOf(promise, AiServiceError);
 
 describe('Ollama client against the simulator', () => {
   let sim: OllamaSim;
