@@ -35,7 +35,7 @@ const REPORT_RETRY: Partial<RetryPolicy> = { attempts: 2, maxMs: 1_000, timeoutM
 export interface SyncClient {
   push(body: PushRequest, signal?: AbortSignal): Promise<PushResponse>;
   pull(query: { cursor?: string; limit: number }, signal?: AbortSignal): Promise<PullResponse>;
-  /** `GET /v1/orgs/:id/referrals` with the device token: one quick try (a person is waiting for it). */
+  /** `GET /v1/orgs/:id/referrals` with the device token: two quick tries at most (a person is waiting). */
   referrals(orgId: string, signal?: AbortSignal): Promise<ReferralsReport>;
 }
 
