@@ -210,7 +210,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       ledger.listTransfers(orgId, { cursor, limit }),
     ),
     'billing:referrals': query('billing:referrals', async (orgId) => {
-      const { cycle } = quotas.quota(orgId);
+      const cycle = quotas.cycle(orgId);
       const earned = st.commissions.get(orgId, cycle.startsAt, cycle.endsAt)!;
       const commissions = { cycle, amountMicro: earned.micro, count: earned.n };
       if (!deps.referrals)

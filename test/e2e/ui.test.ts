@@ -30,9 +30,21 @@ async function shot(name: string): Promise<void> {
 }
 
 /** Nothing wider than the window: the layout holds at 1024x700. */
-async function fitsWidth(): Promise<void> {
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+async function fitsWidth(on: Page = page): Promise<void> {
+  const overflow = await on.evaluate(() => document.documentElement.scrollWidth - innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
+}
+
+/** A 1024x700 page that fails fast: everything here happens in well under a second on a working UI. */
+async function newPage(): Promise<Page> {
+  const p = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+  p.setDefaultTimeout(5000);
+  return p;
+}
+
+/** The panel of `world` opened with its session token, on `screen` (a location hash) if given. */
+async function openPanel(on: Page, world: UiEngine, screen = ''): Promise<void> {
+  await on.goto(`${world.base}/?token=${world.token}${screen}`);
 }
 
 const text = (selector: string) => page.locator(selector).first().innerText();
@@ -48,14 +60,12 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   [rendererDir, browser] = await Promise.all([buildRenderer(), launchChromium()]);
   ui = await startUiEngine(rendererDir, { plan: 'free' });
-  page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-  // Fail fast: everything here happens in well under a second on a working UI.
-  page.setDefaultTimeout(5000);
+  page = await newPage();
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
   });
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  await page.goto(`${ui.base}/?token=${ui.token}`);
+  await openPanel(page, ui);
   await page.waitForSelector('main[data-screen="panel"] [data-kpi="available"]');
 }, 60_000);
 
@@ -345,9 +355,8 @@ describe('the traffic light against the Evolution simulator', () => {
       { name: 'Ventas', evolutionInstance: 'ventas-1', warmupDay: 60 },
       world.token,
     );
-    banPage = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-    banPage.setDefaultTimeout(5000);
-    await banPage.goto(`${world.base}/?token=${world.token}#/whatsapp`);
+    banPage = await newPage();
+    await openPanel(banPage, world, '#/whatsapp');
   }, 30_000);
 
   afterAll(async () => {
@@ -394,9 +403,8 @@ describe('referrals from the hosted ledger', () => {
     });
     // The sync the lock-holding engine runs on its timer, run once here: link, pull the commissions.
     await world.engine.ledgerSync!.run();
-    refPage = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-    refPage.setDefaultTimeout(5000);
-    await refPage.goto(`${world.base}/?token=${world.token}#/referrals`);
+    refPage = await newPage();
+    await openPanel(refPage, world, '#/referrals');
   }, 30_000);
 
   afterAll(async () => {
@@ -418,8 +426,7 @@ describe('referrals from the hosted ledger', () => {
     expect(await refPage.locator('[data-total]').innerText()).toBe('3,75');
     expect(await refPage.getAttribute('[data-commissions-cycle]', 'data-commissions-cycle')).toBe('3750000');
     expect(await refPage.locator('[data-source="ok"]').innerText()).toContain('Del ledger alojado');
-    const overflow = await refPage.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-    expect(overflow).toBeLessThanOrEqual(0);
+    await fitsWidth(refPage);
     await refPage.screenshot({ path: join(SHOTS, 'referrals.png') });
   });
 
