@@ -191,7 +191,12 @@ describe('every route over HTTP answers its success status with its output schem
     t.engine.ledger.transfer({ ...paid, id: randomUUID(), amountMicro: 3_000_000 });
     t.engine.ledger.transfer({ ...paid, id: randomUUID(), amountMicro: 750_000 });
     const view = ok('billing:referrals', await call('GET', '/billing/referrals', { key: other.apiKey }));
-    const { quota } = ok('billing:balance', await call('GET', '/billing/balance', { key: other.apiKey }));
+    const { quota, commissions } = ok(
+      'billing:balance',
+      await call('GET', '/billing/balance', { key: other.apiKey }),
+    );
+    // The balance carries the same figure (the Panel reads it there, with no hosted-ledger round trip).
+    expect(commissions).toEqual({ amountMicro: 3_750_000, count: 2 });
     expect(view).toEqual({
       source: 'unconfigured',
       report: null,
@@ -202,6 +207,8 @@ describe('every route over HTTP answers its success status with its output schem
     // Another org's commissions are not this one's.
     const mine = ok('billing:referrals', await call('GET', '/billing/referrals', { key: org.apiKey }));
     expect(mine.commissions).toMatchObject({ amountMicro: 0, count: 0 });
+    const myBalance = ok('billing:balance', await call('GET', '/billing/balance', { key: org.apiKey }));
+    expect(myBalance.commissions).toEqual({ amountMicro: 0, count: 0 });
   });
 
   it('GET /compliance/alerts', async () => {

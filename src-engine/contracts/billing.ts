@@ -3,8 +3,15 @@ import { pageOf } from './common.ts';
 import { ReferralsReportSchema } from './hosted-ledger.ts';
 import { BalanceSchema, CycleSchema, QuotaSchema, TransferSchema } from './ledger.ts';
 
+/** COMMISSION credited to the org in its current cycle, from the synced local ledger (works offline). */
+const CommissionsSchema = z.object({ amountMicro: z.number().int(), count: z.number().int() });
+
 /** `GET /api/v1/billing/balance`: money in micro-credits (1 credit = 1,000,000). */
-export const BillingBalanceSchema = BalanceSchema.extend({ quota: QuotaSchema });
+export const BillingBalanceSchema = BalanceSchema.extend({
+  quota: QuotaSchema,
+  /** This cycle's (`quota.cycle`) commissions. */
+  commissions: CommissionsSchema,
+});
 export type BillingBalance = z.infer<typeof BillingBalanceSchema>;
 
 export const TransactionsPageSchema = pageOf(TransferSchema);
@@ -28,7 +35,7 @@ export const ReferralsViewSchema = z.object({
   fetchedAt: z.number().int().nullable(),
   /** Why there is no fresh report. */
   error: z.string().nullable(),
-  /** COMMISSION credited to the org in its current cycle, from the synced local ledger (works offline). */
-  commissions: z.object({ cycle: CycleSchema, amountMicro: z.number().int(), count: z.number().int() }),
+  /** The same as `billing:balance`'s, with its cycle. */
+  commissions: CommissionsSchema.extend({ cycle: CycleSchema }),
 });
 export type ReferralsView = z.infer<typeof ReferralsViewSchema>;

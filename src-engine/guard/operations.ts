@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { readRunLog, type AgentRunCanceller } from '../cage/agent-worker.ts';
 import type { Health } from '../contracts/health.ts';
+import type { Cycle } from '../contracts/ledger.ts';
 import { SmartSendSettingsSchema, type SmartSendSettings } from '../contracts/smartsend.ts';
 import {
   OPERATIONS,
@@ -136,6 +137,11 @@ export function createOperations(deps: OperationsDeps): Operations {
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null };
   }
   const ownRun = (orgId: string, id: string) => found(st.run.get(id, orgId), 'agent run', id);
+  /** COMMISSION credited to the org in `cycle`: local, so the Panel shows it offline too. */
+  function cycleCommissions(orgId: string, cycle: Cycle) {
+    const earned = st.commissions.get(orgId, cycle.startsAt, cycle.endsAt)!;
+    return { cycle, amountMicro: earned.micro, count: earned.n };
+  }
   const FINISHED = new Set(['success', 'error', 'timeout', 'cancelled']);
   /**
    * A queued run ends `cancelled` at once; a running one is stopped by its worker and ends
@@ -202,17 +208,16 @@ export function createOperations(deps: OperationsDeps): Operations {
       return { models: toAiModels(tags, ps) };
     }),
     'ai:voices': query('ai:voices', async () => ({ voices: toAiVoices(await deps.kokoro.voices()) })),
-    'billing:balance': query('billing:balance', (orgId) => ({
-      ...ledger.balance(orgId),
-      quota: quotas.quota(orgId),
-    })),
+    'billing:balance': query('billing:balance', (orgId) => {
+      const quota = quotas.quota(orgId);
+      const { amountMicro, count } = cycleCommissions(orgId, quota.cycle);
+      return { ...ledger.balance(orgId), quota, commissions: { amountMicro, count } };
+    }),
     'billing:transactions': query('billing:transactions', (orgId, { cursor, limit }) =>
       ledger.listTransfers(orgId, { cursor, limit }),
     ),
     'billing:referrals': query('billing:referrals', async (orgId) => {
-      const cycle = quotas.cycle(orgId);
-      const earned = st.commissions.get(orgId, cycle.startsAt, cycle.endsAt)!;
-      const commissions = { cycle, amountMicro: earned.micro, count: earned.n };
+      const commissions = cycleCommissions(orgId, quotas.cycle(orgId));
       if (!deps.referrals)
         return {
           source: 'unconfigured' as const,

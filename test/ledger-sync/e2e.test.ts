@@ -172,6 +172,7 @@ describe('two desktops, one hosted ledger, a referral', () => {
     expect(viewA).toMatchObject({ source: 'ok', error: null, report: referrals.body });
     expect(viewA.report!.level1).toEqual([{ orgId: orgB.id, name: 'Agencia B', planId: 'starter' }]);
     expect(viewA.commissions).toMatchObject({ amountMicro: 3 * C, count: 1 });
+    expect((await balance(a)).commissions).toEqual({ amountMicro: 3 * C, count: 1 });
     const viewB = (await api<ReferralsView>(b, 'GET', '/billing/referrals')).body;
     expect(viewB).toMatchObject({ source: 'ok', commissions: { amountMicro: 0, count: 0 } });
     expect(viewB.report).toMatchObject({ level1: [], level2: [], totalMicro: 0 });

@@ -1,10 +1,11 @@
 import type { Alert } from '../../../src-engine/contracts/compliance.ts';
-import type { Check } from '../../../src-engine/contracts/health.ts';
+import type { BillingBalance } from '../../../src-engine/contracts/billing.ts';
+import type { Check, Health } from '../../../src-engine/contracts/health.ts';
 import { Async, Card, Empty, Light, QuotaBar, type LightColour } from '../components/ui.tsx';
 import { formatCredits, formatDate, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { useOperation } from '../state/use-operation.ts';
+import { useOperation, type Resource } from '../state/use-operation.ts';
 
 const CHECK_COLOUR: Record<Check['status'], LightColour> = {
   healthy: 'green',
@@ -19,10 +20,9 @@ export function alertText(t: Dictionary, alert: Alert): string {
   return alert.kind === 'quota' ? alert.message : t.alerts[alert.kind];
 }
 
-function HealthCard() {
+function HealthCard({ health }: { health: Resource<Health> }) {
   const t = useT();
   const locale = useLocale();
-  const health = useOperation('health:get', {}, { pollMs: 10_000 });
   return (
     <Card title={t.health.title}>
       <Async resource={health}>
@@ -123,30 +123,26 @@ function RunsToday() {
 }
 
 /** Commissions credited this cycle: the synced local ledger's, so it shows offline too. */
-function CommissionsKpi() {
+function CommissionsKpi({
+  commissions,
+  ledger,
+}: {
+  commissions: BillingBalance['commissions'];
+  ledger?: Check;
+}) {
   const t = useT();
   const locale = useLocale();
-  const view = useOperation('billing:referrals', {}, { refreshOn: (e) => e.type.startsWith('ledger.') });
-  const v = view.data;
   return (
     <div className="kpi" data-kpi="commissions">
       <span className="kpi-label">{t.panel.commissionsMonth}</span>
-      <span className="kpi-value" data-micro={v?.commissions.amountMicro}>
-        {v ? (
-          <>
-            {formatCredits(v.commissions.amountMicro, locale)} <small>{t.common.credits}</small>
-          </>
-        ) : (
-          t.common.none
-        )}
+      <span className="kpi-value" data-micro={commissions.amountMicro}>
+        {formatCredits(commissions.amountMicro, locale)} <small>{t.common.credits}</small>
       </span>
-      {v && (
-        <span className="kpi-sub">
-          {v.source === 'unconfigured'
-            ? t.panel.commissionsUnconfigured
-            : t.panel.commissionsCount(v.commissions.count)}
-        </span>
-      )}
+      <span className="kpi-sub">
+        {ledger?.status === 'disabled'
+          ? t.panel.commissionsUnconfigured
+          : t.panel.commissionsCount(commissions.count)}
+      </span>
     </div>
   );
 }
@@ -155,6 +151,7 @@ export function PanelScreen() {
   const t = useT();
   const locale = useLocale();
   const balance = useOperation('billing:balance', {}, { refreshOn: (e) => e.type.startsWith('ledger.') });
+  const health = useOperation('health:get', {}, { pollMs: 10_000 });
   return (
     <div className="screen-grid">
       <div className="kpis">
@@ -192,12 +189,12 @@ export function PanelScreen() {
                 />
                 <RunsToday />
               </div>
-              <CommissionsKpi />
+              <CommissionsKpi commissions={b.commissions} ledger={health.data?.checks.ledger} />
             </>
           )}
         </Async>
       </div>
-      <HealthCard />
+      <HealthCard health={health} />
       <AlertsCard />
     </div>
   );
