@@ -487,12 +487,13 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
 
     it('kill -9 of a worker process loses no job and completes none twice', async () => {
       const total = 30;
+      const concurrency = 4;
       await q.addBulk(Array.from({ length: total }, (_, i) => ({ queue: 'test.crash', data: i })));
       const dir = h.childEnv.CRASH_DIR!;
       const log = join(dir, 'completed.log');
       const start = (): ChildProcess =>
         spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'crash-worker.ts')], {
-          env: { ...process.env, ...h.childEnv, CRASH_LOG: log },
+          env: { ...process.env, ...h.childEnv, CRASH_LOG: log, CRASH_CONCURRENCY: String(concurrency) },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
       const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
@@ -521,10 +522,11 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
         failed: 0,
       });
       // The log is written right after each completion commits: a job completed twice shows up twice.
-      // (A kill between commit and log write could only make a line missing, never add one.)
+      // A kill between a commit and its log line can only make lines missing, never add one: at most
+      // one per job in flight (BullMQ's completions are Redis round trips that may land just before).
       const ids = lines();
       expect(new Set(ids).size).toBe(ids.length);
-      expect(ids.length).toBeGreaterThanOrEqual(total - 1);
+      expect(ids.length).toBeGreaterThanOrEqual(total - concurrency);
     });
   });
 }

@@ -23,4 +23,6 @@ const queue = await open();
 queue.events.on((e) => {
   if (e.type === 'job.completed') appendFileSync(env.CRASH_LOG!, `${e.jobId}\n`);
 });
-queue.process('test.crash', () => new Promise((r) => setTimeout(r, 100)), { concurrency: 4 });
+queue.process('test.crash', () => new Promise((r) => setTimeout(r, 100)), {
+  concurrency: Number(env.CRASH_CONCURRENCY),
+});
