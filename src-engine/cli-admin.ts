@@ -57,18 +57,22 @@ function addCredit(db: DatabaseHandle, orgId: string, micro: number, reference: 
   return ledger.balance(orgId);
 }
 
-function seed(args: string[], config: EngineConfig, print: Print): number {
+/**
+ * An admin command's flags: the named ones take a value, `--json` prints the result as JSON, and
+ * anything else is refused (strict), so a typo never passes silently.
+ */
+function flags<const K extends string>(args: string[], names: readonly K[]) {
+  const options = Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
   const { values } = parseArgs({
     args,
-    options: {
-      org: { type: 'string' },
-      plan: { type: 'string' },
-      credits: { type: 'string' },
-      'org-id': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+    options: { ...options, json: { type: 'boolean', default: false } },
     strict: true,
   });
+  return values as Partial<Record<K, string>> & { json: boolean };
+}
+
+function seed(args: string[], config: EngineConfig, print: Print): number {
+  const values = flags(args, ['org', 'plan', 'credits', 'org-id']);
   const name = required(values.org, '--org');
   const id = values['org-id'] === undefined ? undefined : required(values['org-id'], '--org-id');
   const plan = required(values.plan, '--plan');
@@ -94,16 +98,7 @@ function seed(args: string[], config: EngineConfig, print: Print): number {
 
 function keys(args: string[], config: EngineConfig, print: Print): number {
   const [sub, ...rest] = args;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      org: { type: 'string' },
-      name: { type: 'string' },
-      id: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const values = flags(rest, ['org', 'name', 'id']);
   return withDb(config, (db) => {
     const apiKeys = createApiKeys({ sqlite: db.sqlite });
     switch (sub) {
@@ -133,15 +128,7 @@ function keys(args: string[], config: EngineConfig, print: Print): number {
 }
 
 function topup(args: string[], config: EngineConfig, print: Print): number {
-  const { values } = parseArgs({
-    args,
-    options: {
-      org: { type: 'string' },
-      credits: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const values = flags(args, ['org', 'credits']);
   const orgId = required(values.org, '--org');
   const micro = creditMicro(required(values.credits, '--credits'));
   const balance = withDb(config, (db) => addCredit(db, orgId, micro, 'cli topup'));
@@ -152,17 +139,7 @@ function topup(args: string[], config: EngineConfig, print: Print): number {
 
 function instances(args: string[], config: EngineConfig, print: Print): number {
   const [sub, ...rest] = args;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      org: { type: 'string' },
-      name: { type: 'string' },
-      'evolution-instance': { type: 'string' },
-      'warmup-day': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  const values = flags(rest, ['org', 'name', 'evolution-instance', 'warmup-day']);
   return withDb(config, (db) => {
     switch (sub) {
       case 'add': {

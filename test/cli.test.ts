@@ -105,6 +105,10 @@ describe('agencia-desk-engine CLI', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--credits');
     expect(cli(['topup', '--org', 'nope', '--credits', '1']).status).toBe(1);
+    // A mistyped flag is refused, not ignored.
+    const typo = cli(['topup', '--org', orgId!, '--credit', '5']);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/--credit\b/);
   });
 
   it('refuses a bad setting, naming the variable, and an unknown command', () => {
