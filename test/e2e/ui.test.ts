@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_SECRET_HEADER } from '../../src-engine/gateways/evolution/webhook-auth.ts';
 import type { LedgerServer } from '../../src-ledger/server.ts';
-import { client, startTestLedger } from '../ledger-server/support.ts';
+import { C, client, startTestLedger } from '../ledger-server/support.ts';
 import { startEvolutionSim, type EvolutionSim } from '../sim/evolution/index.ts';
 import { buildRenderer, launchChromium, startUiEngine, type UiEngine } from './ui-world.ts';
 
@@ -383,7 +383,6 @@ describe('the traffic light against the Evolution simulator', () => {
 });
 
 describe('referrals from the hosted ledger', () => {
-  const C = 1_000_000;
   let server: LedgerServer;
   let world: UiEngine;
   let refPage: Page;

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import type { DeviceToken, HostedOrg, Posted } from '../../src-engine/contracts/hosted-ledger.ts';
 import type { PushEntry } from '../../src-engine/contracts/sync.ts';
+import { MICRO_PER_CREDIT } from '../../src-engine/ledger/money.ts';
 import { startLedgerServer, type LedgerServer, type LedgerServerOptions } from '../../src-ledger/server.ts';
 import { startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 export const STRIPE_SECRET = 'whsec_test_secret_0123456789abcdef';
-export const C = 1_000_000;
+/** One credit, in micro-credits. */
+export const C = MICRO_PER_CREDIT;
 
 export type Backend = 'pglite' | 'postgres';
 export const BACKENDS: Backend[] = ['pglite', 'postgres'];

@@ -24,13 +24,13 @@ import {
   startTestLedger,
   testDesktop,
   until,
+  C,
 } from './support.ts';
 import { randomUUID } from 'node:crypto';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'agencia-desk-engine.js');
 const READY = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
-const C = 1_000_000;
 
 let dir: string;
 const cleanups: (() => unknown)[] = [];

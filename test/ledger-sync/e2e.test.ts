@@ -13,12 +13,11 @@ import { WEBHOOK_SECRET_HEADER } from '../../src-engine/gateways/evolution/index
 import type { LedgerServer } from '../../src-ledger/server.ts';
 import { startUntil } from '../support/process.ts';
 import { startEvolutionSim, type EvolutionSim } from '../sim/evolution/index.ts';
-import { ADMIN_TOKEN, authorityOf, client, serverUsageIds, startTestLedger, until } from './support.ts';
+import { ADMIN_TOKEN, authorityOf, client, serverUsageIds, startTestLedger, until, C } from './support.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'agencia-desk-engine.js');
 const READY = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
 const SECRET = 'e2e-ledger-webhook-secret-0123';
-const C = 1_000_000;
 
 interface Desk {
   dir: string;

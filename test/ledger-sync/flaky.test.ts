@@ -12,9 +12,9 @@ import {
   serverUsageIds,
   startTestLedger,
   testDesktop,
+  C,
 } from './support.ts';
 
-const C = 1_000_000;
 let server: LedgerServer;
 let proxy: FlakyProxy;
 

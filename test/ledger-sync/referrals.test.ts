@@ -4,9 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REFERRALS_FRESH_MS } from '../../src-engine/ledger/sync/referrals.ts';
 import type { LedgerServer } from '../../src-ledger/server.ts';
-import { client, startTestLedger, testDesktop, type TestDesktop } from './support.ts';
+import { client, startTestLedger, testDesktop, type TestDesktop, C } from './support.ts';
 
-const C = 1_000_000;
 let server: LedgerServer;
 let admin: ReturnType<typeof client>;
 let desk: TestDesktop | undefined;

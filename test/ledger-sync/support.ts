@@ -15,7 +15,7 @@ import type { LedgerServer } from '../../src-ledger/server.ts';
 import { ADMIN_TOKEN } from '../ledger-server/support.ts';
 import { tempDatabase } from '../support/temp-database.ts';
 
-export { ADMIN_TOKEN, client, startTestLedger } from '../ledger-server/support.ts';
+export { ADMIN_TOKEN, C, client, startTestLedger } from '../ledger-server/support.ts';
 export { until } from '../support/process.ts';
 
 export interface TestDesktop {

@@ -16,9 +16,9 @@ import {
   startTestLedger,
   testDesktop,
   type TestDesktop,
+  C,
 } from './support.ts';
 
-const C = 1_000_000;
 let server: LedgerServer;
 let admin: ReturnType<typeof client>;
 let desk: TestDesktop;
