@@ -2,6 +2,9 @@ import { z } from 'zod';
 
 // Money is integer micro-credits: 1 credit = 1,000,000 micro (= US$1). Never floats.
 
+/** Money is integer micro-credits: one credit is this many. */
+export const MICRO_PER_CREDIT = 1_000_000;
+
 /** The largest amount one transfer or hold may move: 1e9 credits (sums stay exact in a JS number). */
 export const MAX_AMOUNT_MICRO = 1_000_000_000_000_000;
 

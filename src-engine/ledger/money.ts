@@ -1,7 +1,5 @@
-import { MAX_AMOUNT_MICRO } from '../contracts/ledger.ts';
+import { MAX_AMOUNT_MICRO, MICRO_PER_CREDIT } from '../contracts/ledger.ts';
 import { AppError } from '../errors.ts';
-
-export const MICRO_PER_CREDIT = 1_000_000;
 
 const DECIMAL = /^([+-])?(\d+)(?:\.(\d{1,6}))?$/;
 

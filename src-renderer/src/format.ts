@@ -1,7 +1,7 @@
 // Display formatting. Money is integer micro-credits (1 credit = 1,000,000): it is split into whole
 // and fractional digits as integers and never goes through a float.
 
-export const MICRO_PER_CREDIT = 1_000_000;
+import { MICRO_PER_CREDIT } from '../../src-engine/contracts/ledger.ts';
 
 export type Locale = 'es' | 'en';
 const INTL_LOCALE: Record<Locale, string> = { es: 'es-ES', en: 'en-US' };

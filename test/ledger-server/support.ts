@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import type { DeviceToken, HostedOrg, Posted } from '../../src-engine/contracts/hosted-ledger.ts';
 import type { PushEntry } from '../../src-engine/contracts/sync.ts';
-import { MICRO_PER_CREDIT } from '../../src-engine/ledger/money.ts';
+import { MICRO_PER_CREDIT } from '../../src-engine/contracts/ledger.ts';
 import { startLedgerServer, type LedgerServer, type LedgerServerOptions } from '../../src-ledger/server.ts';
 import { startPostgres, type TestPostgres } from '../support/postgres.ts';
 
