@@ -16,7 +16,7 @@ export interface ReferralsReader {
   invalidate(): void;
 }
 
-/** A report younger than this is served from memory: the panel asks on every ledger event. */
+/** A report younger than this is served from memory: the Referrals screen asks on every ledger event. */
 export const REFERRALS_FRESH_MS = 60_000;
 
 /**

@@ -3,11 +3,9 @@ import { PagedView } from '../components/paged-view.tsx';
 import { Async, Card, QuotaBar } from '../components/ui.tsx';
 import { formatCredits, formatDate, formatDateTime } from '../format.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { useOperation } from '../state/use-operation.ts';
+import { aboutLedger, useOperation } from '../state/use-operation.ts';
 import { usePaged } from '../state/use-paged.ts';
 import { useSettings } from '../state/settings.ts';
-
-const aboutLedger = (e: { type: string }) => e.type.startsWith('ledger.');
 
 function TopUp() {
   const t = useT();

@@ -5,7 +5,7 @@ import { Async, Card, Empty, Light, QuotaBar, type LightColour } from '../compon
 import { formatCredits, formatDate, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { useOperation, type Resource } from '../state/use-operation.ts';
+import { aboutLedger, useOperation, type Resource } from '../state/use-operation.ts';
 
 const CHECK_COLOUR: Record<Check['status'], LightColour> = {
   healthy: 'green',
@@ -150,7 +150,7 @@ function CommissionsKpi({
 export function PanelScreen() {
   const t = useT();
   const locale = useLocale();
-  const balance = useOperation('billing:balance', {}, { refreshOn: (e) => e.type.startsWith('ledger.') });
+  const balance = useOperation('billing:balance', {}, { refreshOn: aboutLedger });
   const health = useOperation('health:get', {}, { pollMs: 10_000 });
   return (
     <div className="screen-grid">

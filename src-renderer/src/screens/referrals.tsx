@@ -4,10 +4,9 @@ import { Async, Card, Empty } from '../components/ui.tsx';
 import { formatCredits, formatDateTime } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { useOperation } from '../state/use-operation.ts';
+import { aboutLedger, useOperation } from '../state/use-operation.ts';
 
 type Report = NonNullable<ReferralsView['report']>;
-const aboutLedger = (e: { type: string }) => e.type.startsWith('ledger.');
 
 /** Why the hosted ledger's report is missing or old, in the user's words. */
 function SourceNotice({ view }: { view: ReferralsView }) {

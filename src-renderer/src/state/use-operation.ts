@@ -15,6 +15,9 @@ export interface Resource<T> {
   reload(): void;
 }
 
+/** `refreshOn` for what the ledger's state shows: any `ledger.*` event (a transfer, a hold, a correction). */
+export const aboutLedger = (e: EngineEvent) => e.type.startsWith('ledger.');
+
 /** Events come in bursts (a queue draining): refetch at most this often. */
 export const REFRESH_DEBOUNCE_MS = 300;
 
