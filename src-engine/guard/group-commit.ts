@@ -43,14 +43,14 @@ export function createGroupCommit(deps: {
   let waiting: Unit[] = [];
   let scheduled = false;
 
-  // Called inside an open transaction, a better-sqlite3 transaction function is a SAVEPOINT.
-  const savepoint = sqlite.transaction((work: () => unknown) => work());
-  const alone = sqlite.transaction((work: () => unknown) => work());
+  // One unit of work: a transaction of its own when called alone, a SAVEPOINT when called inside
+  // the batch's open transaction (better-sqlite3 nests transaction functions that way).
+  const unitTx = sqlite.transaction((work: () => unknown) => work());
   const together = sqlite.transaction((units: Unit[]): Outcome[] =>
     units.map((unit): Outcome => {
       const mark = events.mark();
       try {
-        return { ok: true, value: savepoint(unit.work) };
+        return { ok: true, value: unitTx(unit.work) };
       } catch (error) {
         // Some errors (disk full, I/O) make SQLite roll back the whole transaction: nothing stands.
         if (!sqlite.inTransaction) throw error;
@@ -62,7 +62,7 @@ export function createGroupCommit(deps: {
 
   function commit(units: Unit[]): Outcome[] {
     // A batch of one needs no savepoint: the transaction is its own.
-    if (units.length === 1) return [{ ok: true, value: alone.immediate(units[0]!.work) }];
+    if (units.length === 1) return [{ ok: true, value: unitTx.immediate(units[0]!.work) }];
     return together.immediate(units);
   }
 
