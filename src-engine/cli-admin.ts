@@ -144,7 +144,11 @@ function instances(args: string[], config: EngineConfig, print: Print): number {
     switch (sub) {
       case 'add': {
         // The same command the API runs (plan limit, unique name), applied by the operator.
-        const cmd = addInstanceCommand({ sqlite: db.sqlite, quotas: createQuotas({ sqlite: db.sqlite }) });
+        const cmd = addInstanceCommand({
+          sqlite: db.sqlite,
+          quotas: createQuotas({ sqlite: db.sqlite }),
+          smartsend: config.smartsend,
+        });
         const principal = { orgId: required(values.org, '--org'), via: 'session' } as const;
         const input = parseOrThrow(
           cmd.schema,

@@ -241,7 +241,8 @@ describe('SmartSend end to end (engine process + Evolution simulator)', () => {
         ),
       (r) => r.length === 2,
     );
-    const b = cli<{ id: string }>(
+    // An operator adds a number that is already warm: ACTIVE at once, as the API adds it.
+    const b = cli<{ id: string; health: string }>(
       'instances',
       'add',
       '--org',
@@ -250,7 +251,10 @@ describe('SmartSend end to end (engine process + Evolution simulator)', () => {
       'b',
       '--evolution-instance',
       'ban-b',
+      '--warmup-day',
+      '30',
     );
+    expect(b.health).toBe('ACTIVE');
 
     sim.ban('ban-a', 401);
     const moved = await Promise.all(ids.slice(1).map((id) => statusIs(org.apiKey, id, 'delivered')));

@@ -136,6 +136,39 @@ describe('every route over HTTP answers its success status with its output schem
     expect(list.items.map((i) => i.id)).toEqual([...partner.instanceIds, added.id]);
   });
 
+  it('starts a number where SmartSend counts: local warm-up days, ACTIVE at once past the schedule', async () => {
+    const zone = 'America/Mexico_City';
+    const partner = await t.org({ plan: 'partner', instances: 0 });
+    t.engine.db.sqlite.prepare(`UPDATE organizations SET timezone = ? WHERE id = ?`).run(zone, partner.orgId);
+    const add = async (name: string, warmupDay: number) =>
+      ok(
+        'whatsapp:addInstance',
+        await call('POST', '/whatsapp/instances', {
+          key: partner.apiKey,
+          body: { name, evolutionInstance: `evo-${name}`, warmupDay },
+        }),
+      );
+    // Default steps: 2 days at 50, 3 at 200, 5 at 500; then the configured daily cap (1000).
+    const warming = await add('warming', 3);
+    const warm = await add('warm', 11);
+    expect(warming).toMatchObject({ health: 'WARMUP', healthReason: 'new instance' });
+    expect(warm).toMatchObject({ health: 'ACTIVE', healthReason: 'added past the warm-up' });
+    // Day 1 began at local midnight two days ago, not 48 hours before now.
+    const localTime = new Intl.DateTimeFormat('en-GB', {
+      timeZone: zone,
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).format(warming.warmupStartedAt!);
+    expect(localTime).toBe('00:00');
+    expect(Date.now() - warming.warmupStartedAt!).toBeGreaterThanOrEqual(2 * 86_400_000);
+    expect(Date.now() - warming.warmupStartedAt!).toBeLessThan(3 * 86_400_000);
+    const list = ok('whatsapp:instances', await call('GET', '/whatsapp/instances', { key: partner.apiKey }));
+    const byName = new Map(list.items.map((i) => [i.name, i]));
+    expect(byName.get('warming')).toMatchObject({ warmupDay: 3, capToday: 200, sentToday: 0 });
+    expect(byName.get('warm')).toMatchObject({ warmupDay: null, capToday: 1000, sentToday: 0 });
+  });
+
   it('POST /agents/run -> 202 {runId}; GET /agents/runs/:id', async () => {
     const { runId } = ok(
       'agents:run',

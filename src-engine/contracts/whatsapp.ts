@@ -82,6 +82,8 @@ export const InstanceSchema = z.object({
   capToday: z.number().int().min(0).nullable(),
   /** The earliest instant the number may send a new message (pacing, caps, quiet hours); null if never (BANNED). */
   nextSendAt: z.number().int().nullable(),
+  /** The warm-up day (1 = the org's local day it started) until the warm-up completes; then null. */
+  warmupDay: z.number().int().min(1).nullable(),
 });
 export type Instance = z.infer<typeof InstanceSchema>;
 

@@ -188,7 +188,9 @@ export function createOperations(deps: OperationsDeps): Operations {
         }),
       };
     }),
-    'whatsapp:addInstance': { command: addInstanceCommand(deps) },
+    'whatsapp:addInstance': {
+      command: addInstanceCommand({ ...deps, smartsend: smartsendSettings }),
+    },
     'agents:run': { command: runAgentCommand(deps) },
     'agents:get': query('agents:get', (orgId, { id }) => toAgentRun(ownRun(orgId, id))),
     'agents:list': query('agents:list', (orgId, { cursor, limit }) => {

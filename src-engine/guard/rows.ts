@@ -3,6 +3,7 @@ import type { Alert, AlertKind } from '../contracts/compliance.ts';
 import type { InstanceState } from '../contracts/smartsend.ts';
 import type { Instance, InstanceHealth, Message, MessageStatus, Priority } from '../contracts/whatsapp.ts';
 import { dailyCapAt, nextSlot, type PacingContext } from '../smartsend/pacing.ts';
+import { warmupDay } from '../smartsend/warmup.ts';
 
 // Row -> DTO mappers for the tables the API reads (snake_case columns, as better-sqlite3 returns them).
 
@@ -59,6 +60,7 @@ export interface InstancePacing {
   sentToday: number;
   capToday: number;
   nextSendAt: number | null;
+  warmupDay: number | null;
 }
 
 /** Today's count, cap and next free slot of a number, from its SmartSend state at `now`. */
@@ -67,6 +69,7 @@ export function instancePacing(s: InstanceState, ctx: PacingContext, now: number
     sentToday: s.dayWindow === ctx.zone.localDay(now) ? s.dayCount : 0,
     capToday: dailyCapAt(s, now, ctx),
     nextSendAt: nextSlot(s, now, ctx),
+    warmupDay: s.warmupCompletedAt === null ? warmupDay(s.warmupStartedAt, now, ctx.zone) : null,
   };
 }
 
@@ -86,6 +89,7 @@ export const toInstance = (r: InstanceRow): Instance => ({
   sentToday: null,
   capToday: null,
   nextSendAt: null,
+  warmupDay: null,
 });
 
 export interface AgentRunRow {

@@ -368,8 +368,9 @@ describe('the traffic light against the Evolution simulator', () => {
   });
 
   it('turns red with the reason when the number is banned', async () => {
-    // Warming up: yellow; past the warm-up schedule, so the configured daily cap applies.
-    await banPage.waitForSelector('li.instance[data-light="yellow"]');
+    // Added past the warm-up schedule: ACTIVE at once (green), with the configured daily cap. (A
+    // warming-up number would turn green at a health tick, which runs every minute here.)
+    await banPage.waitForSelector('li.instance[data-light="green"]');
     expect(await banPage.locator('li.instance [data-cap-today]').innerText()).toBe('Hoy: 0 de 1000 envíos');
     sim.ban('ventas-1', 401);
     await sim.webhooksIdle();

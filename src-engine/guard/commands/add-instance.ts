@@ -1,22 +1,31 @@
 import { randomUUID } from 'node:crypto';
+import type { SmartSendSettings } from '../../contracts/smartsend.ts';
 import { AddInstanceSchema, type Instance } from '../../contracts/whatsapp.ts';
 import type { Sqlite } from '../../db/connection.ts';
 import { AppError } from '../../errors.ts';
 import type { Quotas } from '../../ledger/quota.ts';
+import { createSqliteState } from '../../smartsend/sqlite-state.ts';
+import { initialInstanceState } from '../../smartsend/state.ts';
+import { timeZone } from '../../smartsend/time-zone.ts';
 import type { Command } from '../pipeline.ts';
 import { toInstance, type InstanceRow } from '../rows.ts';
 
-const DAY_MS = 86_400_000;
-
-/** Adds a WhatsApp number to the org, within its plan's `maxInstances`; it starts warming up. */
+/**
+ * Adds a WhatsApp number to the org, within its plan's `maxInstances`. It starts as SmartSend's model
+ * says: warming up on `warmupDay` of the org's local calendar, or ACTIVE at once when that day is
+ * past the warm-up schedule (not WARMUP until the next health tick promotes it).
+ */
 export function addInstanceCommand(deps: {
   sqlite: Sqlite;
   quotas: Quotas;
+  smartsend: SmartSendSettings;
   now?: () => number;
   newId?: () => string;
 }): Command<typeof AddInstanceSchema, Instance> {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? randomUUID;
+  // Warm-up days are the org's local days.
+  const states = createSqliteState({ sqlite: deps.sqlite });
   const st = {
     count: deps.sqlite.prepare<[string], { n: number }>(
       `SELECT count(*) AS n FROM whatsapp_instances WHERE org_id = ?`,
@@ -24,10 +33,13 @@ export function addInstanceCommand(deps: {
     byName: deps.sqlite.prepare<[string, string], { id: string }>(
       `SELECT id FROM whatsapp_instances WHERE org_id = ? AND name = ?`,
     ),
-    insert: deps.sqlite.prepare<[string, string, string, string, number, number, number], InstanceRow>(
-      `INSERT INTO whatsapp_instances (id, org_id, name, evolution_instance, health, health_changed_at,
-                                       warmup_started_at, created_at)
-       VALUES (?, ?, ?, ?, 'WARMUP', ?, ?, ?) RETURNING *`,
+    insert: deps.sqlite.prepare<
+      [string, string, string, string, string, string | null, number | null, number, number | null, number],
+      InstanceRow
+    >(
+      `INSERT INTO whatsapp_instances (id, org_id, name, evolution_instance, health, health_reason,
+                                       health_changed_at, warmup_started_at, warmup_completed_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     ),
   };
   return {
@@ -48,8 +60,24 @@ export function addInstanceCommand(deps: {
     },
     execute({ orgId }, input) {
       const at = now();
-      const warmupStart = at - (input.warmupDay - 1) * DAY_MS;
-      const row = st.insert.get(newId(), orgId, input.name, input.evolutionInstance, at, warmupStart, at)!;
+      const s = initialInstanceState(
+        { instanceId: newId(), orgId, warmupDay: input.warmupDay },
+        at,
+        timeZone(states.timeZone(orgId)),
+        deps.smartsend,
+      );
+      const row = st.insert.get(
+        s.instanceId,
+        orgId,
+        input.name,
+        input.evolutionInstance,
+        s.health,
+        s.healthReason,
+        s.healthChangedAt,
+        s.warmupStartedAt,
+        s.warmupCompletedAt,
+        at,
+      )!;
       return { output: toInstance(row) };
     },
   };

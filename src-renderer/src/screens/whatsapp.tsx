@@ -8,19 +8,12 @@ import type { Dictionary } from '../i18n/es.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 import { useOperation } from '../state/use-operation.ts';
 
-const DAY_MS = 86_400_000;
-
 /** The traffic light: green ACTIVE, yellow WARMUP/THROTTLED (or still connecting), red BANNED or disconnected. */
 export function trafficLight(i: Pick<Instance, 'health' | 'connectionState'>): Exclude<LightColour, 'grey'> {
   if (i.health === 'BANNED') return 'red';
   if (i.connectionState === 'close') return 'red';
   if (i.health === 'ACTIVE' && (i.connectionState === null || i.connectionState === 'open')) return 'green';
   return 'yellow';
-}
-
-/** Day 1 is the day warm-up started. */
-export function warmupDay(startedAt: number, now: number): number {
-  return Math.max(1, Math.floor((now - startedAt) / DAY_MS) + 1);
 }
 
 /** When the number may send next: now, at a time, or never (null: BANNED). */
@@ -60,8 +53,8 @@ function InstanceCard({ instance, now }: { instance: Instance; now: number }) {
         )}
       </dl>
       <ul className="instance-meta">
-        {instance.health === 'WARMUP' && instance.warmupStartedAt !== null && (
-          <li>{t.whatsapp.warmupDay(warmupDay(instance.warmupStartedAt, now))}</li>
+        {instance.health === 'WARMUP' && instance.warmupDay !== null && (
+          <li>{t.whatsapp.warmupDay(instance.warmupDay)}</li>
         )}
         {instance.sentToday !== null && instance.capToday !== null ? (
           <>
