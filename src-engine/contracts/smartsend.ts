@@ -178,6 +178,49 @@ export const ReservationSchema = z.object({
 });
 export type Reservation = z.infer<typeof ReservationSchema>;
 
+/*
+ * Why a number's health changed: stored (`whatsapp_instances.health_reason`, `instance_health_events`)
+ * and sent as this English text, which `readHealthReason` turns back into a code and its figures for
+ * the UI to say in the user's language.
+ */
+export const HEALTH_REASON = {
+  added: 'new instance',
+  addedWarm: 'added past the warm-up',
+  reconnected: 'connected again after the ban: warm-up starts over',
+  loggedOut: 'logged out',
+  rateLimited: 'rate-overlimit answer',
+  cooldownOver: 'cooldown over',
+  cooldownOverWarmup: 'cooldown over, warm-up continues',
+  warmupCompleted: 'warm-up completed',
+  closed: (statusReason: number) => `connection closed with ${statusReason}`,
+  errorAcks: (acks: number, outcomes: number) => `${acks} error acks in the last ${outcomes} outcomes`,
+  failureRatio: (ratio: number, outcomes: number) =>
+    `failure ratio ${ratio.toFixed(2)} over the last ${outcomes} outcomes`,
+} as const;
+
+type FixedReason = {
+  [K in keyof typeof HEALTH_REASON]: (typeof HEALTH_REASON)[K] extends string ? K : never;
+};
+export type HealthReason =
+  | { code: FixedReason[keyof FixedReason] }
+  | { code: 'closed'; statusReason: number }
+  | { code: 'errorAcks'; acks: number; outcomes: number }
+  | { code: 'failureRatio'; ratio: number; outcomes: number };
+
+/** The reason `text` says, or null for a text of another source (shown as it is). */
+export function readHealthReason(text: string): HealthReason | null {
+  for (const [code, v] of Object.entries(HEALTH_REASON)) {
+    if (v === text) return { code } as HealthReason;
+  }
+  let m = /^connection closed with (\d+)$/.exec(text);
+  if (m) return { code: 'closed', statusReason: Number(m[1]) };
+  m = /^(\d+) error acks in the last (\d+) outcomes$/.exec(text);
+  if (m) return { code: 'errorAcks', acks: Number(m[1]), outcomes: Number(m[2]) };
+  m = /^failure ratio (\d+(?:\.\d+)?) over the last (\d+) outcomes$/.exec(text);
+  if (m) return { code: 'failureRatio', ratio: Number(m[1]), outcomes: Number(m[2]) };
+  return null;
+}
+
 /** Emitted on every health change (the traffic light); persisted with its reason. */
 export const InstanceHealthEventSchema = z.object({
   type: z.literal('instance.health'),

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { SmartSendSettingsSchema, type InstanceState } from '../contracts/smartsend.ts';
+import {
+  HEALTH_REASON,
+  readHealthReason,
+  SmartSendSettingsSchema,
+  type InstanceState,
+} from '../contracts/smartsend.ts';
 import { transitionHealth, type HealthSignal } from './health.ts';
 import { dailyCapAt, nextSlot, pacingContext } from './pacing.ts';
 import { initialInstanceState } from './state.ts';
@@ -181,5 +186,25 @@ describe('health state machine', () => {
     expect(back.event).toMatchObject({ from: 'BANNED', to: 'WARMUP' });
     expect(back.state.warmupCompletedAt).toBeNull();
     expect(dailyCapAt(back.state, T0 + DAY_MS, ctx)).toBe(50);
+  });
+
+  it('writes reasons the UI can read back into a code and its figures', () => {
+    for (const [code, v] of Object.entries(HEALTH_REASON)) {
+      if (typeof v === 'string') expect(readHealthReason(v)).toEqual({ code });
+    }
+    expect(readHealthReason(HEALTH_REASON.closed(401))).toEqual({ code: 'closed', statusReason: 401 });
+    expect(readHealthReason(HEALTH_REASON.errorAcks(3, 11))).toEqual({
+      code: 'errorAcks',
+      acks: 3,
+      outcomes: 11,
+    });
+    expect(readHealthReason(HEALTH_REASON.failureRatio(0.3, 10))).toEqual({
+      code: 'failureRatio',
+      ratio: 0.3,
+      outcomes: 10,
+    });
+    // Reasons written by something else (older rows, an operator) are not guessed at.
+    expect(readHealthReason('connection closed with 401 today')).toBeNull();
+    expect(readHealthReason('')).toBeNull();
   });
 });

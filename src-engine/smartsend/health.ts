@@ -1,5 +1,5 @@
 import type { ConnectionState } from '../contracts/evolution.ts';
-import type { InstanceHealthEvent, InstanceState } from '../contracts/smartsend.ts';
+import { HEALTH_REASON, type InstanceHealthEvent, type InstanceState } from '../contracts/smartsend.ts';
 import type { InstanceHealth } from '../contracts/whatsapp.ts';
 import type { PacingContext } from './pacing.ts';
 import { warmupDay, warmupDays, warmupStepBack } from './warmup.ts';
@@ -86,9 +86,9 @@ function judgeOutcomes(state: InstanceState, outcome: 'o' | 'f' | 'e', ctx: Paci
   const failures = errorAcks + outcomes.split('f').length - 1;
   const n = outcomes.length;
   let reason: string | null = null;
-  if (errorAcks >= t.errorAckLimit) reason = `${errorAcks} error acks in the last ${n} outcomes`;
+  if (errorAcks >= t.errorAckLimit) reason = HEALTH_REASON.errorAcks(errorAcks, n);
   else if (n >= t.minSamples && failures / n >= t.maxFailureRatio) {
-    reason = `failure ratio ${(failures / n).toFixed(2)} over the last ${n} outcomes`;
+    reason = HEALTH_REASON.failureRatio(failures / n, n);
   }
   return { outcomes, reason };
 }
@@ -107,7 +107,7 @@ export function transitionHealth(
   const same = { state, event: null };
   if (state.health === 'BANNED') {
     if (signal.kind !== 'connection' || signal.state !== 'open') return same;
-    return change(state, 'WARMUP', 'connected again after the ban: warm-up starts over', now, {
+    return change(state, 'WARMUP', HEALTH_REASON.reconnected, now, {
       warmupStartedAt: now,
       warmupCompletedAt: null,
       throttledUntil: null,
@@ -117,13 +117,13 @@ export function transitionHealth(
   switch (signal.kind) {
     case 'connection':
       if (signal.state === 'close' && signal.statusReason != null && BAN_CODES.has(signal.statusReason)) {
-        return change(state, 'BANNED', `connection closed with ${signal.statusReason}`, now);
+        return change(state, 'BANNED', HEALTH_REASON.closed(signal.statusReason), now);
       }
       return same;
     case 'logged-out':
-      return change(state, 'BANNED', 'logged out', now);
+      return change(state, 'BANNED', HEALTH_REASON.loggedOut, now);
     case 'rate-limited':
-      return throttle(state, 'rate-overlimit answer', now, ctx);
+      return throttle(state, HEALTH_REASON.rateLimited, now, ctx);
     case 'send-ok':
     case 'send-failed':
     case 'ack-error': {
@@ -136,11 +136,11 @@ export function transitionHealth(
       const completed = { warmupCompletedAt: state.warmupCompletedAt ?? now };
       if (state.health === 'THROTTLED' && state.throttledUntil !== null && now >= state.throttledUntil) {
         return done
-          ? change(state, 'ACTIVE', 'cooldown over', now, { ...completed, throttledUntil: null })
-          : change(state, 'WARMUP', 'cooldown over, warm-up continues', now, { throttledUntil: null });
+          ? change(state, 'ACTIVE', HEALTH_REASON.cooldownOver, now, { ...completed, throttledUntil: null })
+          : change(state, 'WARMUP', HEALTH_REASON.cooldownOverWarmup, now, { throttledUntil: null });
       }
       if (state.health === 'WARMUP' && done)
-        return change(state, 'ACTIVE', 'warm-up completed', now, completed);
+        return change(state, 'ACTIVE', HEALTH_REASON.warmupCompleted, now, completed);
       return same;
     }
   }

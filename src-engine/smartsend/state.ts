@@ -1,4 +1,9 @@
-import type { InstanceState, Reservation, SmartSendSettings } from '../contracts/smartsend.ts';
+import {
+  HEALTH_REASON,
+  type InstanceState,
+  type Reservation,
+  type SmartSendSettings,
+} from '../contracts/smartsend.ts';
 import type { TimeZone } from './time-zone.ts';
 import { warmupDays, warmupStartForDay } from './warmup.ts';
 
@@ -38,7 +43,7 @@ export function initialInstanceState(
     instanceId: input.instanceId,
     orgId: input.orgId,
     health: warm ? 'ACTIVE' : 'WARMUP',
-    healthReason: warm ? 'added past the warm-up' : 'new instance',
+    healthReason: warm ? HEALTH_REASON.addedWarm : HEALTH_REASON.added,
     healthChangedAt: now,
     dailyCap: input.dailyCap ?? null,
     warmupStartedAt: warmupStartForDay(day, now, zone),

@@ -115,6 +115,7 @@ describe('the control panel in Chromium against a real engine', () => {
     await page.waitForSelector('li.instance[data-light="yellow"]');
     expect(await text('li.instance')).toContain('Calentando');
     expect(await text('li.instance')).toContain('Día 1 de calentamiento');
+    expect(await text('li.instance .instance-reason')).toBe('Número nuevo: empieza el calentamiento');
     // Today's pacing: nothing sent of day 1's warm-up cap, free to send.
     expect(await text('li.instance [data-cap-today="50"][data-sent-today="0"]')).toBe('Hoy: 0 de 50 envíos');
     expect(await text('li.instance [data-next-send]')).toBe('Puede enviar ya');
@@ -377,7 +378,10 @@ describe('the traffic light against the Evolution simulator', () => {
     // The instance.health event repaints the card by itself.
     await banPage.waitForSelector('li.instance[data-light="red"]');
     expect(await banPage.locator('li.instance .badge').innerText()).toBe('Bloqueado');
-    expect(await banPage.locator('li.instance .instance-reason').innerText()).not.toBe('');
+    // The engine's reason, said in Spanish.
+    expect(await banPage.locator('li.instance .instance-reason').innerText()).toBe(
+      'WhatsApp cerró la sesión (código 401)',
+    );
     expect(await banPage.locator('li.instance [data-next-send]').innerText()).toBe('No puede enviar');
     await banPage.screenshot({ path: join(SHOTS, 'whatsapp-banned.png') });
   });

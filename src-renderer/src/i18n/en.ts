@@ -138,6 +138,20 @@ export const en: Dictionary = {
     connection: (state: string) => `Connection: ${state}`,
     connectionStates: { open: 'open', close: 'closed', connecting: 'connecting' },
     since: (when: string) => `since ${when}`,
+    reasons: {
+      added: 'New number: warm-up starts',
+      addedWarm: 'Added already warmed up',
+      reconnected: 'Connected again after the ban: warm-up starts over',
+      loggedOut: "The number's WhatsApp session was logged out",
+      rateLimited: 'WhatsApp warned of too many sends',
+      cooldownOver: 'The pause is over',
+      cooldownOverWarmup: 'The pause is over; warm-up continues',
+      warmupCompleted: 'Warm-up completed',
+      closed: (status: number) => `WhatsApp closed the session (code ${status})`,
+      errorAcks: (acks: number, outcomes: number) => `${acks} sends with errors in the last ${outcomes}`,
+      failureRatio: (percent: string, outcomes: number) =>
+        `${percent} failures in the last ${outcomes} sends`,
+    },
     add: {
       title: 'Add a number',
       name: 'Name',

@@ -143,6 +143,21 @@ export const es = {
       string
     >,
     since: (when: string) => `desde ${when}`,
+    /** Why the health changed (HEALTH_REASON in the engine's contracts). */
+    reasons: {
+      added: 'Número nuevo: empieza el calentamiento',
+      addedWarm: 'Añadido con el calentamiento ya hecho',
+      reconnected: 'Conectado de nuevo tras el bloqueo: el calentamiento empieza otra vez',
+      loggedOut: 'Se cerró la sesión de WhatsApp del número',
+      rateLimited: 'WhatsApp avisó de demasiados envíos',
+      cooldownOver: 'Terminó la pausa',
+      cooldownOverWarmup: 'Terminó la pausa; sigue el calentamiento',
+      warmupCompleted: 'Calentamiento completado',
+      closed: (status: number) => `WhatsApp cerró la sesión (código ${status})`,
+      errorAcks: (acks: number, outcomes: number) => `${acks} envíos con error en los últimos ${outcomes}`,
+      failureRatio: (percent: string, outcomes: number) =>
+        `${percent} de fallos en los últimos ${outcomes} envíos`,
+    },
     add: {
       title: 'Añadir número',
       name: 'Nombre',

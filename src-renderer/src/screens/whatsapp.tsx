@@ -5,6 +5,7 @@ import { useClient } from '../client/context.ts';
 import { Async, Card, Empty, ErrorBox, Light, useAction, type LightColour } from '../components/ui.tsx';
 import { formatDateTime, formatNumber, type Locale } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
+import { healthReasonText } from '../i18n/health-reason.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 import { useOperation } from '../state/use-operation.ts';
 
@@ -48,7 +49,9 @@ function InstanceCard({ instance, now }: { instance: Instance; now: number }) {
         {instance.healthReason && (
           <>
             <dt className="visually-hidden">{state}</dt>
-            <dd className="instance-reason">{instance.healthReason}</dd>
+            <dd className="instance-reason" title={instance.healthReason}>
+              {healthReasonText(t, locale, instance.healthReason)}
+            </dd>
           </>
         )}
       </dl>
