@@ -43,6 +43,7 @@ export async function authority(db: LedgerDb, orgId: string, now: number): Promi
     balanceMicro: await creditBalance(db, orgId),
     plan: await planById(db, org.planId),
     cycle,
+    cycleAnchor: org.cycleStart,
     usage: usage ?? { messages: 0, aiRuns: 0 },
     serverTime: now,
   };

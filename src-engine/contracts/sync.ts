@@ -72,6 +72,12 @@ export const AuthoritySchema = z.object({
   balanceMicro: MicroSchema,
   plan: PlanSchema,
   cycle: CycleSchema,
+  /**
+   * The org's billing anchor (ms), which cycles are monthly anniversaries of. Not `cycle.startsAt`:
+   * an anchor on the 31st starts February's cycle on the 28th, and the 31st again in March.
+   * Optional: a server without it leaves the device to the current cycle's start.
+   */
+  cycleAnchor: z.number().int().optional(),
   /** Counters of the current cycle as the server knows them. */
   usage: z.object({ messages: z.number().int(), aiRuns: z.number().int() }),
   /** Server time (ms) of this answer. */

@@ -1,6 +1,7 @@
 // The desktop's sync against the real hosted ledger (in-process, PGlite in memory, port 0): link,
 // push, pull, corrections from the server's authority, idempotent repeats on both sides.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LedgerCorrectedEvent } from '../../src-engine/contracts/ledger-sync.ts';
 import { SYNC_PUSH_MAX } from '../../src-engine/contracts/sync.ts';
@@ -48,12 +49,25 @@ describe('ledger sync', () => {
     expect(result).toMatchObject({ ok: true, pushed: 0, pulled: 0 });
     const org = desk.sqlite.prepare(`SELECT id, plan_id, cycle_start FROM organizations`).all();
     const auth = await authorityOf(server, orgId);
-    expect(org).toEqual([{ id: orgId, plan_id: 'free', cycle_start: auth.cycle.startsAt }]);
+    expect(org).toEqual([{ id: orgId, plan_id: 'free', cycle_start: auth.cycleAnchor }]);
     expect(desk.sync.status()).toMatchObject({ orgId, balanceMicro: 0, pendingEntries: 0, offline: false });
     expect(desk.sync.health()).toMatchObject({
       status: 'healthy',
       reason: expect.stringMatching(/^last sync \d{4}-/),
     });
+  });
+
+  it("keeps the server's billing anchor, not the current cycle's start (an anchor on the 31st)", async () => {
+    // Cycles are anniversaries of Jan 31: Feb 28, Mar 31, Apr 30... A device that took a clamped
+    // start (Feb 28) as its anchor would start every later cycle on the 28th, days early.
+    const anchor = Date.UTC(2025, 0, 31, 9, 30);
+    await server.database.db.execute(sql`UPDATE orgs SET cycle_start = ${anchor} WHERE id = ${orgId}`);
+    const cycleStart = () => desk.sqlite.prepare(`SELECT cycle_start AS s FROM organizations`).get();
+    await desk.sync.run();
+    expect(cycleStart()).toEqual({ s: anchor });
+    desk.sqlite.prepare(`UPDATE organizations SET cycle_start = ?`).run(Date.UTC(2025, 1, 28, 9, 30));
+    await desk.sync.run();
+    expect(cycleStart()).toEqual({ s: anchor });
   });
 
   it('round trip: top-ups come down, usage goes up in seq order, balances agree, verify ok on both sides', async () => {
@@ -112,7 +126,7 @@ describe('ledger sync', () => {
     expect(desk.ledger.balance(orgId).postedMicro).toBe(auth.balanceMicro);
     expect(desk.sqlite.prepare(`SELECT plan_id, cycle_start FROM organizations`).get()).toEqual({
       plan_id: 'starter',
-      cycle_start: auth.cycle.startsAt,
+      cycle_start: auth.cycleAnchor,
     });
     const found = corrections();
     expect(found).toContainEqual({ what: 'plan', from: 'free', to: 'starter' });

@@ -26,6 +26,9 @@ import type { PlanRow } from '../quota.ts';
 export const CORRECTION_REFERENCE = 'hosted ledger: balance correction';
 
 /** Kinds whose amounts credit the org; PLAN_CHARGE debits it; ADJUSTMENT follows its sign. */
+/** The org's billing anchor as the server says it (an older server: its current cycle's start). */
+const anchorOf = (a: Authority) => a.cycleAnchor ?? a.cycle.startsAt;
+
 const CREDITS: ReadonlySet<string> = new Set(['TOPUP', 'COMMISSION']);
 
 /** A pulled entry (signed from the org's side) as a local transfer body, or null when it moves nothing. */
@@ -130,7 +133,7 @@ export function createAuthority(deps: AuthorityDeps) {
       syncPlan(a.plan);
       createOrganization(
         { sqlite, now: deps.now },
-        { id: a.orgId, name: `Hosted org ${a.orgId}`, planId: a.plan.id, cycleStart: a.cycle.startsAt },
+        { id: a.orgId, name: `Hosted org ${a.orgId}`, planId: a.plan.id, cycleStart: anchorOf(a) },
       );
       return true;
     },
@@ -165,8 +168,10 @@ export function createAuthority(deps: AuthorityDeps) {
       }
 
       const local = cycleAt(org.cycle_start, a.serverTime);
-      if (local.cycle !== a.cycle.cycle || local.startsAt !== a.cycle.startsAt) {
-        st.setCycleStart.run(a.cycle.startsAt, orgId);
+      const cycleDiffers = local.cycle !== a.cycle.cycle || local.startsAt !== a.cycle.startsAt;
+      // Same cycle today but another anchor still splits a later month differently (day 29-31).
+      if (cycleDiffers || org.cycle_start !== anchorOf(a)) st.setCycleStart.run(anchorOf(a), orgId);
+      if (cycleDiffers) {
         out.push({ what: 'cycle', from: local.cycle, to: a.cycle.cycle, startsAt: a.cycle.startsAt });
       }
 
