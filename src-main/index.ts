@@ -66,11 +66,13 @@ function textFile(path: string): TextFile {
   };
 }
 
+/**
+ * electron-vite's dev server in development; the packaged app loads only its own files (the page
+ * gets the IPC bridge, so an environment variable must not be able to point it elsewhere).
+ */
 function rendererUrl(): string {
-  return (
-    process.env.ELECTRON_RENDERER_URL ??
-    pathToFileURL(join(import.meta.dirname, '../renderer/index.html')).href
-  );
+  const dev = app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL;
+  return dev ?? pathToFileURL(join(import.meta.dirname, '../renderer/index.html')).href;
 }
 
 function showWindow(): void {

@@ -68,7 +68,10 @@ export function createJsonApp(opts: { bodyLimit: number; log: Logger }) {
   // Fastify parses text/plain by default; these APIs take JSON only (415 for anything else).
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, req, res) => {
-    if (reply(err, res) >= 500) opts.log.error({ err, url: req.url, method: req.method }, 'request failed');
+    // The path only: a query string may carry a credential (`?key=` on the event stream).
+    if (reply(err, res) >= 500) {
+      opts.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'request failed');
+    }
   });
   app.setNotFoundHandler((req, res) => {
     void res
