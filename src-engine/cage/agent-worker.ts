@@ -10,7 +10,8 @@ import {
   type CageRunResult,
 } from '../contracts/cage.ts';
 import type { Sqlite } from '../db/connection.ts';
-import { errorMessage } from '../errors.ts';
+import { AppError, errorMessage } from '../errors.ts';
+import { holdTtlMs } from '../guard/commands/run-agent.ts';
 import type { Admission, Charges } from '../ledger/charges.ts';
 import type { Logger } from '../logger.ts';
 import { UnrecoverableError } from '../queue/errors.ts';
@@ -28,6 +29,8 @@ const LOG_BATCH = 1000;
 /** Past the cage's own time limit: its kill, removal and the final write still fit in the job's time. */
 const JOB_TIMEOUT_MARGIN_S = 60;
 const ALERT_MAX_CHARS = 500;
+/** A run's hold must outlive its timeout by this much when it starts. */
+const RUN_HOLD_MARGIN_MS = 3_600_000;
 /** The queue's longest attempt timeout (a day). */
 const MAX_JOB_TIMEOUT_MS = 86_400_000;
 
@@ -220,16 +223,58 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
     start: sqlite.prepare<[number, string]>(
       `UPDATE agent_runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`,
     ),
+    setReservation: sqlite.prepare<[string | null, string]>(
+      `UPDATE agent_runs SET reservation_id = ? WHERE id = ?`,
+    ),
   };
+
+  /**
+   * Marks the run running, its hold renewed for the whole run if it expired (or would) while it was
+   * queued (`Charges.renew`: 402 when the credit is gone). The run as started, or undefined when it
+   * is no longer queued.
+   */
+  function startRun(row: RunRow, at: number, jobId: string): RunRow | undefined {
+    let started: RunRow | undefined;
+    try {
+      started = sqlite
+        .transaction(() => {
+          if (st.start.run(at, row.id).changes !== 1) return undefined;
+          const before = admissionOf(row);
+          const after = deps.charges.renew(before, {
+            ttlMs: holdTtlMs(row.timeout_s),
+            minRemainingMs: row.timeout_s * 1000 + RUN_HOLD_MARGIN_MS,
+            jobId,
+          });
+          if (after.reservationId !== before.reservationId) st.setReservation.run(after.reservationId, row.id);
+          return st.get.get(row.id);
+        })
+        .immediate();
+    } catch (err) {
+      deps.txEvents.discard();
+      throw err;
+    }
+    deps.txEvents.flush();
+    return started;
+  }
 
   async function handle(job: ActiveJob<AgentJob>): Promise<{ status: AgentRunStatus } | { skipped: string }> {
     const { runId } = job.data;
-    const row = st.get.get(runId);
-    if (!row) return { skipped: 'no such run' };
+    const queued = st.get.get(runId);
+    if (!queued) return { skipped: 'no such run' };
     // Cancelled while queued, or ended by recover(): nothing to run, nothing to charge.
-    if (row.status !== 'queued') return { skipped: `run is ${row.status}` };
+    if (queued.status !== 'queued') return { skipped: `run is ${queued.status}` };
     const startedAt = now();
-    if (st.start.run(startedAt, runId).changes !== 1) return { skipped: 'run is no longer queued' };
+    let started: RunRow | undefined;
+    try {
+      started = startRun(queued, startedAt, job.id);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status >= 500) throw err;
+      // Its hold expired while it was queued and the credit is gone: not run, not charged.
+      finish(queued, 'queued', { ...FAILED, error: `not started: ${err.message}` });
+      throw new UnrecoverableError(err.message);
+    }
+    if (!started) return { skipped: 'run is no longer queued' };
+    const row = started;
     const stop = new AbortController();
     live.set(runId, stop);
     deps.events.emit({

@@ -39,9 +39,25 @@ export interface AdmitOptions {
   ttlMs: number;
 }
 
+export interface RenewOptions {
+  /** The fresh hold's lifetime. */
+  ttlMs: number;
+  /** Renew a pending hold too when it would expire within this (the work must not outlive it). */
+  minRemainingMs: number;
+  jobId?: string;
+}
+
 export interface Charges {
   /** Counts the unit and holds its price if it is beyond the plan; inside the caller's transaction. */
   admit(orgId: string, unit: Unit, opts: AdmitOptions): Admission;
+  /**
+   * Just before the work starts (inside the caller's transaction): a hold that expired while the unit
+   * waited gave its credit back to the org, which may have spent it since, so the unit holds its price
+   * again from the credit there is now (402 INSUFFICIENT_CREDITS when there is none: the work must not
+   * run on credit the org no longer has). A hold about to expire is replaced likewise. Returns the
+   * admission to settle (the same one when nothing changed).
+   */
+  renew(admission: Admission, opts: RenewOptions): Admission;
   /**
    * Settles an admitted unit once (the caller's own state, e.g. the message's status, guards "once").
    * A hold that expired before a success is charged anyway: the work was done.
@@ -99,6 +115,25 @@ export function createCharges(deps: {
   };
   const st = { message: statements('message'), ai_run: statements('ai_run') };
 
+  /** Overage is refused whatever the credit while `deps.overage` says why (the ledger offline). */
+  function refuseOverageIfOffline(orgId: string, price: number) {
+    const refused = deps.overage?.(orgId);
+    if (!refused) return;
+    const balance = ledger.balance(orgId).availableMicro;
+    throw new AppError('INSUFFICIENT_CREDITS', refused, { balance, required: price, reason: 'ledger_offline' });
+  }
+
+  /** Runs a hold's capture or release; false when it expired since it was read (the clock moved on). */
+  function resolved(fn: () => unknown): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'CONFLICT') return false;
+      throw err;
+    }
+  }
+
   const admitTx = sqlite.transaction((orgId: string, unit: Unit, opts: AdmitOptions): Admission => {
     const s = st[unit];
     const at = now();
@@ -121,15 +156,7 @@ export function createCharges(deps: {
           },
         );
       }
-      const refused = deps.overage?.(orgId);
-      if (refused) {
-        const balance = ledger.balance(orgId).availableMicro;
-        throw new AppError('INSUFFICIENT_CREDITS', refused, {
-          balance,
-          required: price,
-          reason: 'ledger_offline',
-        });
-      }
+      refuseOverageIfOffline(orgId, price);
       reservationId = ledger.reserve(orgId, price, opts.ttlMs, {
         id: newId(),
         reference: opts.reference,
@@ -148,11 +175,11 @@ export function createCharges(deps: {
     if (!hold) throw new AppError('NOT_FOUND', `Reservation ${a.reservationId} not found`);
     const pending = hold.state === 'pending' && hold.expiresAt > at;
     if (outcome === 'failure') {
-      if (pending) ledger.release(hold.id);
+      if (pending) resolved(() => ledger.release(hold.id));
       return;
     }
-    if (pending) ledger.capture(hold.id, hold.amountMicro, UNITS[a.unit].kind);
-    else if (hold.state !== 'posted') {
+    if (pending && resolved(() => ledger.capture(hold.id, hold.amountMicro, UNITS[a.unit].kind))) return;
+    if (hold.state !== 'posted') {
       ledger.transfer(
         {
           id: newId(),
@@ -166,8 +193,26 @@ export function createCharges(deps: {
     }
   });
 
+  const renewTx = sqlite.transaction((a: Admission, opts: RenewOptions): Admission => {
+    if (!a.reservationId) return a;
+    const hold = ledger.getReservation(a.reservationId);
+    if (!hold) throw new AppError('NOT_FOUND', `Reservation ${a.reservationId} not found`);
+    const at = now();
+    if (hold.state === 'posted') return a;
+    if (hold.state === 'pending' && hold.expiresAt - at > opts.minRemainingMs) return a;
+    if (hold.state === 'pending') resolved(() => ledger.release(hold.id));
+    refuseOverageIfOffline(a.orgId, hold.amountMicro);
+    const fresh = ledger.reserve(a.orgId, hold.amountMicro, opts.ttlMs, {
+      id: newId(),
+      reference: hold.reference ?? undefined,
+      ...(opts.jobId ? { jobId: opts.jobId } : {}),
+    });
+    return { ...a, reservationId: fresh.id };
+  });
+
   return {
     admit: (orgId, unit, opts) => admitTx(orgId, unit, opts),
+    renew: (admission, opts) => renewTx(admission, opts),
     settle: (admission, outcome) => settleTx.immediate(admission, outcome),
   };
 }

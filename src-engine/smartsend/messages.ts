@@ -3,6 +3,7 @@ import type { MessageStatus } from '../contracts/whatsapp.ts';
 import type { Sqlite } from '../db/connection.ts';
 import type { CommitEmitter } from '../events.ts';
 import type { MessageRow } from '../guard/rows.ts';
+import { AppError } from '../errors.ts';
 import type { Admission, Charges } from '../ledger/charges.ts';
 import { MESSAGE_HOLD_TTL_MS } from '../guard/commands/send-message.ts';
 
@@ -23,7 +24,9 @@ export interface MessageStore {
   get(id: string): StoredMessage | undefined;
   /**
    * Takes the message for `jobId` to send it now: true when it was queued (or this job already had
-   * it: a retry after a crash); false when another job holds it or it is settled.
+   * it: a retry after a crash); false when another job holds it or it is settled. A paid message whose
+   * hold expired while it waited holds its price again first (`Charges.renew`), or is not taken:
+   * 402 INSUFFICIENT_CREDITS.
    */
   claim(id: string, jobId: string): boolean;
   /** Back to queued after an attempt that certainly did not send it. */
@@ -50,8 +53,11 @@ const ACK_FROM: Record<'delivered' | 'read' | 'failed', MessageStatus[]> = {
   failed: ['sending', 'sent'],
 };
 
+/** A send (typing delay, Evolution's answer, retries of the call) ends well within this. */
+const SEND_HOLD_MARGIN_MS = 3_600_000;
+
 export function admissionOf(m: StoredMessage): Admission {
-  if (m.cycle === null) throw new Error(`message ${m.id} has no billing cycle`);
+  if (m.cycle === null) throw new AppError('INTERNAL_ERROR', `Message ${m.id} has no billing cycle`);
   return {
     orgId: m.org_id,
     unit: 'message',
@@ -75,6 +81,9 @@ export function createMessageStore(deps: {
     claim: sqlite.prepare<{ id: string; job: string }>(
       `UPDATE sent_messages SET status = 'sending', job_id = @job
        WHERE id = @id AND (status = 'queued' OR (status = 'sending' AND job_id = @job))`,
+    ),
+    setReservation: sqlite.prepare<[string | null, string]>(
+      `UPDATE sent_messages SET reservation_id = ? WHERE id = ?`,
     ),
     unclaim: sqlite.prepare<[string, string]>(
       `UPDATE sent_messages SET status = 'queued' WHERE id = ? AND status = 'sending' AND job_id = ?`,
@@ -139,7 +148,18 @@ export function createMessageStore(deps: {
 
   return {
     get: (id) => st.get.get(id),
-    claim: (id, jobId) => st.claim.run({ id, job: jobId }).changes === 1,
+    claim: (id, jobId) =>
+      atomically(() => {
+        if (st.claim.run({ id, job: jobId }).changes !== 1) return false;
+        const before = admissionOf(st.get.get(id)!);
+        const after = charges.renew(before, {
+          ttlMs: MESSAGE_HOLD_TTL_MS,
+          minRemainingMs: SEND_HOLD_MARGIN_MS,
+          jobId,
+        });
+        if (after.reservationId !== before.reservationId) st.setReservation.run(after.reservationId, id);
+        return true;
+      }),
     unclaim: (id, jobId) => void st.unclaim.run(id, jobId),
     readmit: (m, jobId) =>
       atomically(() => {

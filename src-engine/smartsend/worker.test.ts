@@ -165,6 +165,31 @@ describe('whatsapp.send worker', () => {
     expect(row(m)).toMatchObject({ status: 'failed', hold: 'voided' });
   });
 
+  it('a message whose hold expired while it waited holds its price again, or is not sent once the credit is gone', async () => {
+    const [m1, m2] = [await send('5215500000011'), await send('5215500000012')];
+    const { sqlite } = te.engine.db;
+    // Both waited past their holds (a week asleep): the sweeper gave the credit back.
+    sqlite.prepare(`UPDATE reservations SET expires_at = ? WHERE org_id = ?`).run(Date.now() - 1, org.orgId);
+    expect(te.engine.ledger.sweepExpired()).toHaveLength(2);
+    expect(row(m1).hold).toBe('expired');
+
+    // With credit there: a fresh hold, captured when sent. Nothing is charged below zero.
+    await expect(handler(job(m1, m1))).resolves.toMatchObject({ status: 'sent' });
+    expect(row(m1)).toMatchObject({ status: 'sent', hold: 'posted' });
+
+    // The rest of the credit was spent meanwhile: m2 is failed with the reason, never sent.
+    const { availableMicro } = te.engine.ledger.balance(org.orgId);
+    te.engine.ledger.reserve(org.orgId, availableMicro, 3_600_000, { reference: 'elsewhere' });
+    clock.advance(60_000);
+    const err = await handler(job(m2, m2)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect(row(m2)).toMatchObject({ status: 'failed', hold: 'expired' });
+    expect(row(m2).error).toMatch(/insufficient|credit/i);
+    expect(sim.sends.map((x) => x.text)).toHaveLength(1);
+    expect(te.engine.ledger.balance(org.orgId).availableMicro).toBe(0);
+    expect(te.engine.ledger.verify().ok).toBe(true);
+  });
+
   it('sends a message carried by two jobs (re-routed) once', async () => {
     const m = await send('5215500000005');
     const results = await Promise.all([handler(job(m, m)), handler(job(`${m}.moved`, m))]);

@@ -86,7 +86,16 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
     if (!slot) throw new RetryLaterError(deps.noInstanceRetryMs ?? 60_000, 'no instance of the org can send');
     const wait = slot.sendAt - slot.composingMs - now();
     if (wait > 0) throw new RetryLaterError(wait, `waiting for its slot on instance ${slot.instanceId}`);
-    if (!messages.claim(messageId, job.id)) {
+    let claimed: boolean;
+    try {
+      claimed = messages.claim(messageId, job.id);
+    } catch (err) {
+      // Its hold expired while it waited and the credit is gone now: not sent, not charged.
+      if (!(err instanceof AppError) || err.status >= 500) throw err;
+      smartSend.release(messageId);
+      giveUp(messageId, err.message);
+    }
+    if (!claimed) {
       // Another job of this message (it was re-routed) got there first; a slot planned after it
       // settled is not needed.
       const status = messages.get(messageId)?.status;

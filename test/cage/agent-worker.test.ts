@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AGENT_RUN_QUEUE,
   createAgentWorker,
   readRunLog,
   type AgentEvent,
@@ -156,6 +157,31 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
     ).toHaveLength(1);
     expect(t.engine.ledger.balance(org.orgId)).toMatchObject({ postedMicro: 9_000_000, pendingMicro: 0 });
     expect(alertsFor(sqlite, second)).toEqual([]);
+  });
+
+  it('does not start a paid run whose hold expired while it was queued once the credit is gone', async () => {
+    await t.engine.queue.pause(AGENT_RUN_QUEUE);
+    try {
+      const posted = t.engine.ledger.balance(org.orgId).postedMicro;
+      const id = await submit(t, org, { prompt: 'late', maxSteps: 1 });
+      // It waited past its hold (the desktop was off): the sweeper gave the credit back, and the
+      // org held all of it for something else meanwhile.
+      sqlite
+        .prepare(`UPDATE reservations SET expires_at = ? WHERE id = ?`)
+        .run(Date.now() - 1, row(sqlite, id).reservation_id);
+      expect(t.engine.ledger.sweepExpired()).toHaveLength(1);
+      const { availableMicro } = t.engine.ledger.balance(org.orgId);
+      const elsewhere = t.engine.ledger.reserve(org.orgId, availableMicro, 3_600_000, { reference: 'other' });
+      await t.engine.queue.resume(AGENT_RUN_QUEUE);
+      const run = await ended(t, org, id);
+      expect(run.status).toBe('error');
+      expect(run.error).toMatch(/^not started: /);
+      expect(holdState(ledger, id, sqlite)).toBe('expired');
+      t.engine.ledger.release(elsewhere.id);
+      expect(t.engine.ledger.balance(org.orgId)).toMatchObject({ postedMicro: posted, pendingMicro: 0 });
+    } finally {
+      await t.engine.queue.resume(AGENT_RUN_QUEUE);
+    }
   });
 
   it('stores the first lines of a long log, then one line saying the rest were not, while streaming them all', async () => {

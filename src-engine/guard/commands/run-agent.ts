@@ -5,7 +5,7 @@ import type { Charges } from '../../ledger/charges.ts';
 import type { Command } from '../pipeline.ts';
 
 /** An agent run's hold outlives its longest wait in the queue plus its own timeout. */
-const holdTtlMs = (timeoutS: number) => timeoutS * 1000 + 6 * 3_600_000;
+export const holdTtlMs = (timeoutS: number) => timeoutS * 1000 + 6 * 3_600_000;
 
 export function runAgentCommand(deps: {
   sqlite: Sqlite;
