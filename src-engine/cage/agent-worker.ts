@@ -245,7 +245,8 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
             minRemainingMs: row.timeout_s * 1000 + RUN_HOLD_MARGIN_MS,
             jobId,
           });
-          if (after.reservationId !== before.reservationId) st.setReservation.run(after.reservationId, row.id);
+          if (after.reservationId !== before.reservationId)
+            st.setReservation.run(after.reservationId, row.id);
           return st.get.get(row.id);
         })
         .immediate();

@@ -120,7 +120,11 @@ export function createCharges(deps: {
     const refused = deps.overage?.(orgId);
     if (!refused) return;
     const balance = ledger.balance(orgId).availableMicro;
-    throw new AppError('INSUFFICIENT_CREDITS', refused, { balance, required: price, reason: 'ledger_offline' });
+    throw new AppError('INSUFFICIENT_CREDITS', refused, {
+      balance,
+      required: price,
+      reason: 'ledger_offline',
+    });
   }
 
   /** Runs a hold's capture or release; false when it expired since it was read (the clock moved on). */
