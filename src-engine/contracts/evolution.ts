@@ -278,3 +278,10 @@ export const EvolutionWebhookEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('invalid'), event: nullableString, issues: z.array(z.string()) }),
 ]);
 export type EvolutionWebhookEvent = z.infer<typeof EvolutionWebhookEventSchema>;
+
+/**
+ * The close codes (`statusReason` of connection.update) Evolution does not reconnect from, its
+ * codesToNotReconnect: logged out (401), temporarily banned (402), forbidden (403) and WhatsApp
+ * Web's BANNED/unknown logout (406). The number must be paired again.
+ */
+export const BANNED_CLOSE_CODES: ReadonlySet<number> = new Set([401, 402, 403, 406]);

@@ -149,10 +149,10 @@ describe('health state machine', () => {
     expect(back.state.warmupCompletedAt).toBeNull();
   });
 
-  it('bans on a close with 401 or 403, or a logout, from any state; other closes change nothing', () => {
+  it('bans on a close with 401, 402, 403 or 406, or a logout, from any state; other closes change nothing', () => {
     const throttled = transitionHealth(make(11), { kind: 'rate-limited' }, T0, ctx).state;
     for (const s of [make(1), make(11), throttled]) {
-      for (const code of [401, 403]) {
+      for (const code of [401, 402, 403, 406]) {
         const t = transitionHealth(s, { kind: 'connection', state: 'close', statusReason: code }, T0, ctx);
         expect(t.event).toMatchObject({
           from: s.health,

@@ -1,4 +1,4 @@
-import type { ConnectionState } from '../contracts/evolution.ts';
+import { BANNED_CLOSE_CODES, type ConnectionState } from '../contracts/evolution.ts';
 import { HEALTH_REASON, type InstanceHealthEvent, type InstanceState } from '../contracts/smartsend.ts';
 import type { InstanceHealth } from '../contracts/whatsapp.ts';
 import type { PacingContext } from './pacing.ts';
@@ -13,8 +13,8 @@ import { warmupDay, warmupDays, warmupStepBack } from './warmup.ts';
  *   `cooldownMs` from the last sign, reduces the caps (see pacing) and rests the instance for at
  *   least the shortest burst pause. During warm-up it is an incident (see warmup.ts); the
  *   instance goes back to WARMUP, not ACTIVE, after the cooldown unless the schedule is complete.
- * - BANNED when the connection closes with 401 (logged out / device removed) or 403 (forbidden),
- *   or Evolution reports the instance logged out. Only a new connection (the number paired again
+ * - BANNED when the connection closes with a code Evolution does not reconnect from
+ *   (`BANNED_CLOSE_CODES`: 401, 402, 403, 406), or Evolution reports the instance logged out. Only a new connection (the number paired again
  *   by QR) leaves BANNED, into WARMUP with the warm-up started over.
  * - Time-based changes (cooldown over, warm-up complete) happen on a `tick`.
  */
@@ -37,7 +37,6 @@ export interface HealthTransition {
   event: InstanceHealthEvent | null;
 }
 
-const BAN_CODES = new Set([401, 403]);
 const OUTCOME = { 'send-ok': 'o', 'send-failed': 'f', 'ack-error': 'e' } as const;
 
 function change(
@@ -116,7 +115,11 @@ export function transitionHealth(
   }
   switch (signal.kind) {
     case 'connection':
-      if (signal.state === 'close' && signal.statusReason != null && BAN_CODES.has(signal.statusReason)) {
+      if (
+        signal.state === 'close' &&
+        signal.statusReason != null &&
+        BANNED_CLOSE_CODES.has(signal.statusReason)
+      ) {
         return change(state, 'BANNED', HEALTH_REASON.closed(signal.statusReason), now);
       }
       return same;

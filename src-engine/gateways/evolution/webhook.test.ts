@@ -135,6 +135,8 @@ describe('parseWebhook: connection and QR code', () => {
   it.each<[{ state: string; statusReason?: number } & Record<string, unknown>, boolean]>([
     [{ instance: 'sales', state: 'close', statusReason: 401 }, true],
     [{ instance: 'sales', state: 'close', statusReason: 403 }, true],
+    [{ instance: 'sales', state: 'close', statusReason: 402 }, true],
+    [{ instance: 'sales', state: 'close', statusReason: 406 }, true],
     [{ instance: 'sales', state: 'close', statusReason: 428 }, false],
     [{ instance: 'sales', state: 'close' }, false],
     [{ instance: 'sales', state: 'connecting', statusReason: 200 }, false],

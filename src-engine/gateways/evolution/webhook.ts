@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import {
+  BANNED_CLOSE_CODES,
   ConnectionUpdateDataSchema,
   EVOLUTION_ACKS,
   EvolutionMessageSchema,
@@ -22,9 +23,6 @@ const STATUS: Record<EvolutionMessageStatus, MessageStatus> = {
   PLAYED: 'played',
   DELETED: 'deleted',
 };
-
-/** DisconnectReason.loggedOut and .forbidden: WhatsApp closed the session for good. */
-const BANNED_REASONS = new Set([401, 403]);
 
 /**
  * `messages.upsert` (the wire) and `MESSAGES_UPSERT` (the config) name the same event; this is the
@@ -95,7 +93,7 @@ export function parseWebhook(body: unknown): EvolutionWebhookEvent {
         instance,
         state,
         statusReason: statusReason ?? null,
-        banned: state === 'close' && statusReason != null && BANNED_REASONS.has(statusReason),
+        banned: state === 'close' && statusReason != null && BANNED_CLOSE_CODES.has(statusReason),
       };
     }
     case 'QRCODE_UPDATED': {
