@@ -183,7 +183,8 @@ export function createCharges(deps: {
       return;
     }
     if (pending && resolved(() => ledger.capture(hold.id, hold.amountMicro, UNITS[a.unit].kind))) return;
-    if (hold.state !== 'posted') {
+    // Read again after a refused capture: only an expired hold is charged by a transfer, never a posted one.
+    if (ledger.getReservation(hold.id)?.state !== 'posted') {
       ledger.transfer(
         {
           id: newId(),
