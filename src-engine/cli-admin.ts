@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { EngineConfig } from './config/index.ts';
-import { openDatabase, type DatabaseHandle } from './db/connection.ts';
+import { withDatabase, type DatabaseHandle } from './db/connection.ts';
 import { AppError, parseOrThrow } from './errors.ts';
 import { createApiKeys } from './guard/api-keys.ts';
 import { addInstanceCommand } from './guard/commands/add-instance.ts';
@@ -29,14 +29,7 @@ export const ADMIN_USAGE = `  seed --org NAME --plan free|starter|partner [--cre
 
 type Print = (line: string) => void;
 
-function withDb<T>(config: EngineConfig, fn: (db: DatabaseHandle) => T): T {
-  const db = openDatabase(config.dbFile);
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+const withDb = <T>(config: EngineConfig, fn: (db: DatabaseHandle) => T): T => withDatabase(config.dbFile, fn);
 
 function required(value: string | undefined, flag: string): string {
   if (value === undefined || value.trim() === '') {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
+import { withDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
 import { createLedger } from '../src-engine/ledger/ledger.ts';
 import { postApi, startUntil } from './support/process.ts';
 
@@ -23,14 +23,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const env = () => ({ ...process.env, AGENCIA_DATA_DIR: dir, REDIS_URL: '', LOG_LEVEL: 'silent' });
 
-function withDb<T>(fn: (db: DatabaseHandle) => T): T {
-  const db = openDatabase(join(dir, 'engine.db'));
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+const withDb = <T>(fn: (db: DatabaseHandle) => T): T => withDatabase(join(dir, 'engine.db'), fn);
 
 it('kill -9 during group commits: every answered 202 survives with its job and hold; nothing is half-written', async () => {
   const seeded = spawnSync(

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
+import { withDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
 import { createLogger } from '../src-engine/logger.ts';
 import { createBullmqQueue } from '../src-engine/queue/bullmq.ts';
 import { postApi, startUntil, until } from './support/process.ts';
@@ -43,14 +43,7 @@ function seedPayingOrg(): { orgId: string; apiKey: string } {
   return JSON.parse(r.stdout) as { orgId: string; apiKey: string };
 }
 
-function withDb<T>(fn: (db: DatabaseHandle) => T): T {
-  const db = openDatabase(join(dir, 'engine.db'));
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+const withDb = <T>(fn: (db: DatabaseHandle) => T): T => withDatabase(join(dir, 'engine.db'), fn);
 
 const rows = <T>(sql: string) => withDb((db) => db.sqlite.prepare(sql).all() as T[]);
 

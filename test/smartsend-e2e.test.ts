@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
+import { withDatabase, type DatabaseHandle } from '../src-engine/db/connection.ts';
 import { WEBHOOK_SECRET_HEADER } from '../src-engine/gateways/evolution/index.ts';
 import { startUntil } from './support/process.ts';
 import { startEvolutionSim, type EvolutionSim } from './sim/evolution/index.ts';
@@ -48,14 +48,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function withDb<T>(fn: (db: DatabaseHandle) => T): T {
-  const db = openDatabase(join(dir, 'engine.db'));
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+const withDb = <T>(fn: (db: DatabaseHandle) => T): T => withDatabase(join(dir, 'engine.db'), fn);
 const sql = (text: string, ...params: unknown[]) => withDb((db) => db.sqlite.prepare(text).run(...params));
 const rows = <T>(text: string, ...params: unknown[]) =>
   withDb((db) => db.sqlite.prepare(text).all(...params) as T[]);

@@ -40,6 +40,16 @@ export function openDatabase(file: string, opts: { migrate?: boolean } = {}): Da
   return { sqlite, db, close: () => sqlite.close() };
 }
 
+/** Opens the file for `fn` and closes it after, also when `fn` throws (one-off work: the CLI, tests). */
+export function withDatabase<T>(file: string, fn: (db: DatabaseHandle) => T): T {
+  const db = openDatabase(file);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
 /** Applies pending migrations; returns how many were applied. */
 export function runMigrations(handle: DatabaseHandle): { applied: number; total: number } {
   const count = () =>

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Statement } from '../../src-engine/contracts/hosted-ledger.ts';
-import { openDatabase, type DatabaseHandle } from '../../src-engine/db/connection.ts';
+import { withDatabase } from '../../src-engine/db/connection.ts';
 import { createLedger } from '../../src-engine/ledger/ledger.ts';
 import { createOrganization } from '../../src-engine/ledger/orgs.ts';
 import { installOutboxTrigger } from '../../src-engine/ledger/sync/index.ts';
@@ -42,18 +42,9 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function withDb<T>(file: string, fn: (db: DatabaseHandle) => T): T {
-  const db = openDatabase(file);
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
-
 /** Local usage written as a capture writes it, with the outbox trigger in place. */
 function writeUsage(file: string, orgId: string, n: number, amountMicro: number) {
-  withDb(file, (db) => {
+  withDatabase(file, (db) => {
     installOutboxTrigger(db.sqlite);
     const ledger = createLedger({ sqlite: db.sqlite });
     db.sqlite.transaction(() => {
@@ -119,7 +110,7 @@ describe('kill -9 mid-push', () => {
     expect(pushes).toBe(3);
     // Batch 1 was settled locally; batch 2 is on the server but still in the outbox.
     expect((await serverUsageIds(server, org.id)).size).toBe(2000);
-    expect(withDb(file, (db) => outboxSize(db.sqlite))).toBe(1500);
+    expect(withDatabase(file, (db) => outboxSize(db.sqlite))).toBe(1500);
 
     const restarted = startUntil([BIN, 'start', '--port', '0'], READY, env);
     cleanups.push(async () => {
@@ -128,7 +119,7 @@ describe('kill -9 mid-push', () => {
     });
     await restarted.ready;
     await until('the outbox to drain and a sync to complete', () =>
-      withDb(file, (db) => {
+      withDatabase(file, (db) => {
         const s = db.sqlite.prepare(`SELECT last_sync_at FROM ledger_sync_state`).get() as {
           last_sync_at: number | null;
         };
@@ -136,13 +127,13 @@ describe('kill -9 mid-push', () => {
       }),
     );
 
-    const local = withDb(file, (db) => localUsageIds(db.sqlite, org.id));
+    const local = withDatabase(file, (db) => localUsageIds(db.sqlite, org.id));
     const onServer = await serverUsageIds(server, org.id);
     expect([...onServer.keys()].sort()).toEqual([...local].sort());
     expect([...onServer.values()].every((n) => n === 1)).toBe(true);
     const auth = await authorityOf(server, org.id);
     expect(auth.balanceMicro).toBe(100 * C - 2500 * 10_000);
-    withDb(file, (db) => {
+    withDatabase(file, (db) => {
       expect(createLedger({ sqlite: db.sqlite }).balance(org.id).postedMicro).toBe(auth.balanceMicro);
       expect(createLedger({ sqlite: db.sqlite }).verify().ok).toBe(true);
     });
