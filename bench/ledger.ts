@@ -21,14 +21,13 @@ import { orgs } from '../src-ledger/db/schema.ts';
 import { randomSecret } from '../src-ledger/ids.ts';
 import { createOrg, issueDevice } from '../src-ledger/orgs.ts';
 import { startLedgerServer, type LedgerServer } from '../src-ledger/server.ts';
-import { outboxSize, testDesktop } from '../test/ledger-sync/support.ts';
+import { C, outboxSize, testDesktop } from '../test/ledger-sync/support.ts';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { fmtRate, fmtRatio, intEnv, table, withCleanup } from './support.ts';
 
 const BATCH = 1000;
 const PUSH_TARGET = 0.3;
 const BILLING_TARGET_S = 60;
-const C = 1_000_000;
 
 interface Result {
   backend: string;

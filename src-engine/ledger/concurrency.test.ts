@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { MICRO_PER_CREDIT as C } from '../contracts/ledger.ts';
 import { createLedger } from './ledger.ts';
 import { createOrganization } from './orgs.ts';
 import { tempDatabase } from '../../test/support/temp-database.ts';
@@ -9,7 +10,6 @@ import { tempDatabase } from '../../test/support/temp-database.ts';
 const WORKER = join(import.meta.dirname, 'concurrency.worker.ts');
 const WORKERS = 4;
 const ITERATIONS = 250;
-const C = 1_000_000;
 
 interface Stats {
   startedAt: number;

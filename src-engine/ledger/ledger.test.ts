@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MICRO_PER_CREDIT as C } from '../contracts/ledger.ts';
 import { EngineEventSchema, type LedgerEvent } from '../contracts/events.ts';
 import { AppError } from '../errors.ts';
 import { createEventBus } from '../events.ts';
@@ -7,8 +8,6 @@ import { orgAccount } from './accounts.ts';
 import { createLedger, type Ledger } from './ledger.ts';
 import { createOrganization } from './orgs.ts';
 import { manualClock, tempDatabase } from '../../test/support/temp-database.ts';
-
-const C = 1_000_000; // one credit in micro
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
