@@ -6,60 +6,56 @@ import { signStripePayload } from '../../src-ledger/stripe.ts';
 import { manualClock } from '../support/temp-database.ts';
 import { BACKENDS, C, STRIPE_SECRET, client, startTestLedger, useBackend } from './support.ts';
 
-/** Event envelopes as Stripe sends them (API objects trimmed to the fields that matter here). */
+/** An event envelope as Stripe sends it, around `object` (API objects trimmed to the fields that matter here). */
+function stripeEvent(eventId: string, type: string, object: Record<string, unknown>, extra = {}) {
+  return {
+    id: eventId,
+    object: 'event',
+    api_version: '2025-09-30.clover',
+    created: 1_768_000_000,
+    livemode: false,
+    ...extra,
+    type,
+    data: { object },
+  };
+}
+
 function checkoutCompleted(
   eventId: string,
   orgId: string,
   cents: number,
   extra: Record<string, unknown> = {},
 ) {
-  return {
-    id: eventId,
-    object: 'event',
-    api_version: '2025-09-30.clover',
-    created: 1_768_000_000,
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type: 'checkout.session.completed',
-    data: {
-      object: {
-        id: 'cs_test_a1b2c3',
-        object: 'checkout.session',
-        amount_subtotal: cents,
-        amount_total: cents,
-        currency: 'usd',
-        customer: null,
-        metadata: { orgId },
-        mode: 'payment',
-        payment_intent: 'pi_3Q_test_123',
-        payment_status: 'paid',
-        status: 'complete',
-        ...extra,
-      },
+  return stripeEvent(
+    eventId,
+    'checkout.session.completed',
+    {
+      id: 'cs_test_a1b2c3',
+      object: 'checkout.session',
+      amount_subtotal: cents,
+      amount_total: cents,
+      currency: 'usd',
+      customer: null,
+      metadata: { orgId },
+      mode: 'payment',
+      payment_intent: 'pi_3Q_test_123',
+      payment_status: 'paid',
+      status: 'complete',
+      ...extra,
     },
-  };
+    { pending_webhooks: 1, request: { id: null, idempotency_key: null } },
+  );
 }
 function paymentIntentSucceeded(eventId: string, orgId: string, cents: number, piId = 'pi_3Q_test_123') {
-  return {
-    id: eventId,
-    object: 'event',
-    api_version: '2025-09-30.clover',
-    created: 1_768_000_000,
-    livemode: false,
-    type: 'payment_intent.succeeded',
-    data: {
-      object: {
-        id: piId,
-        object: 'payment_intent',
-        amount: cents,
-        amount_received: cents,
-        currency: 'usd',
-        metadata: { orgId },
-        status: 'succeeded',
-      },
-    },
-  };
+  return stripeEvent(eventId, 'payment_intent.succeeded', {
+    id: piId,
+    object: 'payment_intent',
+    amount: cents,
+    amount_received: cents,
+    currency: 'usd',
+    metadata: { orgId },
+    status: 'succeeded',
+  });
 }
 
 describe.each(BACKENDS)('Stripe webhook on %s', (backend) => {
