@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { EngineConfig } from './config/index.ts';
 import { withDatabase, type DatabaseHandle } from './db/connection.ts';
@@ -10,6 +9,7 @@ import { createLedger } from './ledger/ledger.ts';
 import { formatCredits, parseCredits } from './ledger/money.ts';
 import { createOrganization } from './ledger/orgs.ts';
 import { createQuotas } from './ledger/quota.ts';
+import { uuidv7 } from './ids.ts';
 
 /*
  * Operator commands on the engine's database (they work whether or not an engine is running: the
@@ -46,7 +46,7 @@ function creditMicro(text: string): number {
 
 function addCredit(db: DatabaseHandle, orgId: string, micro: number, reference: string) {
   const ledger = createLedger({ sqlite: db.sqlite });
-  ledger.transfer({ id: randomUUID(), orgId, kind: 'ADJUSTMENT', amountMicro: micro, reference });
+  ledger.transfer({ id: uuidv7(), orgId, kind: 'ADJUSTMENT', amountMicro: micro, reference });
   return ledger.balance(orgId);
 }
 

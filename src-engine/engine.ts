@@ -6,7 +6,8 @@ import { createCompliance, type Compliance } from './compliance/alerts.ts';
 import type { EngineConfig } from './config/index.ts';
 import type { EngineEvent } from './contracts/events.ts';
 import type { Health } from './contracts/health.ts';
-import { openDatabase, type DatabaseHandle } from './db/connection.ts';
+import { openDatabase, runMigrations, type DatabaseHandle } from './db/connection.ts';
+import { openWriteJournal } from './db/journal.ts';
 import { createCommitEmitter, createEventBus, type EventBus } from './events.ts';
 import { createApiKeys, type ApiKeys } from './guard/api-keys.ts';
 import { createAuthenticator, type Authenticate } from './guard/auth.ts';
@@ -66,6 +67,11 @@ export interface EngineOptions {
   exclusive?: boolean;
   /** How often expired credit holds are released (ms). */
   sweepMs?: number;
+  /**
+   * Acknowledge guarded commands from the write journal (db/journal.ts). Only an engine alone on its
+   * data dir may: the journal is replayed by the next one to open it. Default: `exclusive`.
+   */
+  journal?: boolean;
 }
 
 /** Opens the queue backend the configuration asks for: BullMQ when REDIS_URL is set, else SQLite. */
@@ -91,11 +97,21 @@ async function openRedis(url: string): Promise<Redis> {
 /** The composition root: builds every adapter from the configuration and wires them together. */
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const { config, log } = opts;
-  const db = openDatabase(config.dbFile);
+  const journaled = opts.journal ?? opts.exclusive ?? false;
+  const db = openDatabase(config.dbFile, { migrate: !journaled });
   const { sqlite } = db;
   const opened: { close(): unknown }[] = [db];
   const closeOpened = () => Promise.allSettled(opened.reverse().map((o) => o.close()));
   try {
+    // The engine holding the data-dir lock acknowledges guarded commands from a write journal
+    // (db/journal.ts). What a crash left in it is replayed first, on the schema it was written for;
+    // migrations run after.
+    const journal = journaled ? openWriteJournal(sqlite, `${config.dbFile}.guard-log`) : undefined;
+    if (journal) {
+      opened.push(journal);
+      if (journal.replayed > 0) log.info({ commands: journal.replayed }, 'replayed the guard journal');
+      runMigrations(db);
+    }
     const queue = await openQueue(opts, db);
     opened.push({ close: () => queue.close() });
     const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined;
@@ -138,6 +154,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       quotas,
       outbox,
       events: txEvents,
+      journal,
+      onCommitError: (err) =>
+        log.error({ err }, 'guard batch commit failed; its commands stay in the journal'),
     });
 
     // Jobs a crashed engine accepted but never handed to Redis (see outbox.ts).
@@ -278,6 +297,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         await queue.close(graceMs);
         await cage.close();
         await redis?.quit().catch(() => {});
+        journal?.close();
         db.close();
       },
     };

@@ -1,5 +1,5 @@
 // Kill -9 while the guard is committing batches of concurrent sends (group commit): every 202 that
-// was answered survives with its job and its hold, and nothing is half-written (a message without its
+// was answered survives (after the restart that replays the guard's journal) with its job and its hold, and nothing is half-written (a message without its
 // job or hold, a hold without its message, a counter that disagrees, a ledger that does not verify).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -62,6 +62,11 @@ it('kill -9 during group commits: every answered 202 survives with its job and h
   stop = true;
   await lanes;
   expect(answered.length).toBeGreaterThanOrEqual(300);
+  // The next start replays what the guard's journal held (answered, not yet committed).
+  const restarted = startUntil([BIN, 'start', '--port', '0'], READY, env());
+  await restarted.ready;
+  restarted.child.kill('SIGTERM');
+  expect(await restarted.exited).toBe(0);
 
   withDb((db) => {
     const ids = (sql: string) => db.sqlite.prepare(sql).pluck().all() as string[];

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Alert, AlertKind } from '../contracts/compliance.ts';
 import type { AlertEvent } from '../contracts/events.ts';
 import type { Sqlite } from '../db/connection.ts';
@@ -6,6 +5,7 @@ import { toAlert, type AlertRow } from '../guard/rows.ts';
 import { formatCredits } from '../ledger/money.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { Quotas } from '../ledger/quota.ts';
+import { uuidv7 } from '../ids.ts';
 
 /** Shares of the plan's monthly messages that raise an alert, once each per cycle. */
 export const QUOTA_THRESHOLDS = [70, 85, 95] as const;
@@ -39,7 +39,7 @@ export function createCompliance(deps: {
   newId?: () => string;
 }): Compliance {
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
   const insert = deps.sqlite.prepare<[string, string, string, number, string, string, number], AlertRow>(
     `INSERT INTO alerts (id, org_id, kind, threshold, cycle, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT(org_id, kind, threshold, cycle) DO NOTHING RETURNING *`,

@@ -35,6 +35,8 @@ export function openDatabase(file: string, opts: { migrate?: boolean } = {}): Da
   sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Savepoints (one per guarded command in a batch) keep their undo pages in memory, not a temp file.
+  sqlite.pragma('temp_store = MEMORY');
   const db = drizzle(sqlite, { schema });
   if (opts.migrate ?? true) migrate(db, { migrationsFolder: MIGRATIONS_DIR });
   return { sqlite, db, close: () => sqlite.close() };

@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from '../../test/support/test-engine.ts';
 import type { EngineEvent } from '../contracts/events.ts';
 
-// Group commit through the real engine: sends made in the same tick share one transaction.
+// Group commit through the real engine: sends made in the same tick share one transaction. Without
+// the write journal each answer and event waits for that transaction's COMMIT; with it (the running
+// engine) each comes as soon as its own unit is journaled.
 
 let t: TestEngine;
-beforeEach(async () => {
-  t = await startTestEngine();
-});
 afterEach(async () => {
   await t.dispose();
 });
@@ -19,16 +21,44 @@ const send = (key: string, body: Record<string, unknown> = {}) =>
 const count = (sql: string, ...args: unknown[]) =>
   (t.engine.db.sqlite.prepare(sql).get(...args) as { n: number }).n;
 
-/** Events as they are emitted, each with how many messages were committed at that moment. */
-function watch(): { type: string; messages: number }[] {
-  const seen: { type: string; messages: number }[] = [];
+/** What another process sees: sent_messages committed so far. */
+function committedMessages(): number {
+  const db = new Database(join(t.dir, 'engine.db'), { readonly: true });
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM sent_messages`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** The message ids in the guard's journal file (acknowledged, not yet committed). */
+function journaledMessages(): string[] {
+  let text: string;
+  try {
+    text = readFileSync(join(t.dir, 'engine.db.guard-log'), 'utf8');
+  } catch {
+    return [];
+  }
+  return [...text.matchAll(/"id":"([0-9a-f-]{36})","orgId"/g)].map((m) => m[1]!);
+}
+
+/** Events as they are emitted, with the messages committed and journaled at that moment. */
+function watch(): { type: string; committed: number; journaled: string[] }[] {
+  const seen: { type: string; committed: number; journaled: string[] }[] = [];
   t.engine.events.on((e: EngineEvent) =>
-    seen.push({ type: e.type, messages: count(`SELECT count(*) AS n FROM sent_messages`) }),
+    seen.push({ type: e.type, committed: committedMessages(), journaled: journaledMessages() }),
   );
   return seen;
 }
 
-describe('group commit in the guard', () => {
+describe.each([
+  { journal: false, mode: 'COMMIT before answers' },
+  { journal: true, mode: 'write journal' },
+])('group commit in the guard ($mode)', ({ journal }) => {
+  beforeEach(async () => {
+    t = await startTestEngine({}, { journal });
+  });
+
   it('a batch where one send has no credit: that one gets 402, the others are queued and held', async () => {
     t.engine.db.sqlite.prepare(`UPDATE plans SET messages_included = 0 WHERE id = 'free'`).run();
     const price = t.engine.quotas.price('message.overage');
@@ -51,10 +81,19 @@ describe('group commit in the guard', () => {
     expect(t.engine.ledger.balance(org.orgId)).toMatchObject({ pendingMicro: 4 * price, availableMicro: 0 });
     expect(count(`SELECT messages_held AS n FROM usage_counters WHERE org_id = ?`, org.orgId)).toBe(4);
     expect(t.engine.ledger.verify().ok).toBe(true);
-    // One transaction: the first event came when all four were committed; one hold event per kept send.
-    expect(seen.filter((e) => e.type === 'ledger.reserved')).toHaveLength(4);
+    // One hold event per kept send. Without a journal, the first event came once all four were
+    // committed; with it, each came once its own send was journaled, before the batch committed.
+    const reserved = seen.filter((e) => e.type === 'ledger.reserved');
+    expect(reserved).toHaveLength(4);
     expect(seen.filter((e) => e.type === 'job.queued')).toHaveLength(4);
-    expect(seen.every((e) => e.messages === 4)).toBe(true);
+    if (journal) {
+      expect(reserved.map((e) => e.journaled.length)).toEqual([1, 2, 3, 4]);
+      expect(reserved.every((e) => e.committed === 0)).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(committedMessages()).toBe(4);
+    } else {
+      expect(seen.every((e) => e.committed === 4 && e.journaled.length === 0)).toBe(true);
+    }
   });
 
   it('idempotency twins in one batch resolve to one message, one job and one hold', async () => {
@@ -78,7 +117,9 @@ describe('group commit in the guard', () => {
     expect((await t.engine.queue.counts('whatsapp.send')).waiting).toBe(2);
     expect(count(`SELECT count(*) AS n FROM reservations WHERE state = 'pending'`)).toBe(2);
     expect(seen.filter((e) => e.type === 'job.queued')).toHaveLength(2);
-    expect(seen.every((e) => e.messages === 2)).toBe(true);
+    if (!journal) expect(seen.every((e) => e.committed === 2)).toBe(true);
+    // Every message named by an answer was journaled or committed before that answer.
+    else expect(seen.every((e) => e.committed + e.journaled.length >= 1)).toBe(true);
   });
 
   it('a twin with another body in the same batch is a CONFLICT and leaves nothing', async () => {

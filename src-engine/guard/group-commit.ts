@@ -1,4 +1,5 @@
 import type { Sqlite } from '../db/connection.ts';
+import type { WriteJournal } from '../db/journal.ts';
 import type { CommitEmitter } from '../events.ts';
 
 /**
@@ -18,6 +19,11 @@ import type { CommitEmitter } from '../events.ts';
  * A batch starts with the first unit and is written on the next turn of the event loop
  * (setImmediate, after the pending I/O callbacks, so requests read together are batched), or at once
  * when it reaches `maxBatch`. Work runs synchronously inside the transaction: it must not await.
+ *
+ * With a write journal (db/journal.ts; the engine holding the data-dir lock has one) a unit is
+ * durable once its writes are journaled, so it settles at once, with its events, and the batch's
+ * COMMIT waits for the same triggers (next turn of the event loop, `maxBatch`) without holding
+ * anyone's answer: a caller that sends one command after another gets them batched too.
  */
 export interface GroupCommit {
   run<T>(work: () => T): Promise<T>;
@@ -37,7 +43,11 @@ export function createGroupCommit(deps: {
   sqlite: Sqlite;
   events: HeldEvents;
   maxBatch?: number;
+  journal?: WriteJournal;
+  /** A journaled batch's COMMIT failed (its units stay in the journal for the next start). */
+  onCommitError?: (error: unknown) => void;
 }): GroupCommit {
+  if (deps.journal) return journaledGroupCommit({ ...deps, journal: deps.journal });
   const { sqlite, events } = deps;
   const maxBatch = deps.maxBatch ?? 64;
   let waiting: Unit[] = [];
@@ -97,6 +107,48 @@ export function createGroupCommit(deps: {
           setImmediate(flush);
         }
       });
+    },
+  };
+}
+
+function journaledGroupCommit(deps: {
+  journal: WriteJournal;
+  events: HeldEvents;
+  maxBatch?: number;
+  onCommitError?: (error: unknown) => void;
+}): GroupCommit {
+  const { journal, events } = deps;
+  const maxBatch = deps.maxBatch ?? 256;
+  let scheduled = false;
+
+  function commit(): void {
+    scheduled = false;
+    try {
+      journal.commit();
+    } catch (error) {
+      deps.onCommitError?.(error);
+    }
+    // Events other code emitted while the batch was open (it counts as a transaction) go out now.
+    events.flush();
+  }
+
+  return {
+    run<T>(work: () => T): Promise<T> {
+      const mark = events.mark();
+      let value: T;
+      try {
+        value = journal.unit(work);
+      } catch (error) {
+        events.discardSince(mark);
+        return Promise.reject(error);
+      }
+      events.flush();
+      if (journal.pending >= maxBatch) commit();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(commit);
+      }
+      return Promise.resolve(value);
     },
   };
 }

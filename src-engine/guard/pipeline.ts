@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { EngineEvent } from '../contracts/events.ts';
 import type { Sqlite } from '../db/connection.ts';
+import type { WriteJournal } from '../db/journal.ts';
 import { parseOrThrow } from '../errors.ts';
 import type { CommitEmitter } from '../events.ts';
 import type { Quotas } from '../ledger/quota.ts';
@@ -39,8 +40,11 @@ export interface GuardDeps {
   outbox: JobOutbox;
   /** Ledger events emitted inside the guard's transaction are held until it commits. */
   events: CommitEmitter<EngineEvent>;
-  /** Most commands committed in one transaction (group commit); default 64. */
+  /** Most commands committed in one transaction (group commit); default 64, 256 with a journal. */
   maxBatch?: number;
+  /** Commands are acknowledged once journaled (db/journal.ts), before their batch commits. */
+  journal?: WriteJournal;
+  onCommitError?: (error: unknown) => void;
 }
 
 export interface Guard {
@@ -66,7 +70,7 @@ const withoutKey = (input: unknown) => {
  */
 export function createGuard(deps: GuardDeps): Guard {
   const { idempotency } = deps;
-  const group = createGroupCommit({ sqlite: deps.sqlite, events: deps.events, maxBatch: deps.maxBatch });
+  const group = createGroupCommit(deps);
 
   /** Inside the (group) transaction, in the command's own savepoint. */
   function commitOne<S extends z.ZodType, O>(

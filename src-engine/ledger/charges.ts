@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { UsageKind } from '../contracts/ledger.ts';
 import type { Sqlite } from '../db/connection.ts';
 import { AppError } from '../errors.ts';
 import { cycleAt } from './cycle.ts';
 import type { Ledger } from './ledger.ts';
+import { uuidv7 } from '../ids.ts';
 
 /*
  * What one unit of work (a message, an agent run) costs, decided when it is admitted and settled when
@@ -84,7 +84,7 @@ export function createCharges(deps: {
 }): Charges {
   const { sqlite, ledger } = deps;
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
 
   const statements = (unit: Unit) => {
     const u = UNITS[unit];

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   CaptureInputSchema,
   ReserveInputSchema,
@@ -26,6 +25,7 @@ import {
   type Statements,
 } from './store.ts';
 import { verifyLedger } from './verify.ts';
+import { uuidv7 } from '../ids.ts';
 
 /** The ports the ledger needs: no singletons. */
 export interface LedgerDeps {
@@ -99,7 +99,7 @@ const sameTransferBody = (
 export function createLedger(deps: LedgerDeps): Ledger {
   const { sqlite } = deps;
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
   const st: Statements = prepareStatements(sqlite);
   rebuildPendingIfStale(sqlite, now());
 

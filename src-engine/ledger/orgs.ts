@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Sqlite } from '../db/connection.ts';
 import { AppError } from '../errors.ts';
+import { uuidv7 } from '../ids.ts';
 
 export interface NewOrganization {
   id?: string;
@@ -18,7 +18,7 @@ export function createOrganization(
 ): string {
   const { sqlite } = deps;
   const at = (deps.now ?? Date.now)();
-  const id = org.id ?? (deps.newId ?? randomUUID)();
+  const id = org.id ?? (deps.newId ?? uuidv7)();
   if (!sqlite.prepare(`SELECT 1 FROM plans WHERE id = ?`).get(org.planId)) {
     throw new AppError('VALIDATION_ERROR', `Unknown plan "${org.planId}"`, { planId: org.planId });
   }

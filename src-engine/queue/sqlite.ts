@@ -111,8 +111,10 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     getKey: sqlite.prepare<[string, string], { job_seq: number }>(
       `SELECT job_seq FROM job_keys WHERE queue = ? AND key = ?`,
     ),
-    insertKey: sqlite.prepare<[string, string, number]>(
-      `INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, ?)`,
+    // The job just inserted, by last_insert_rowid() rather than a parameter: replaying the guard's
+    // journal (db/journal.ts) then links the key to the job as replayed, whatever seq it got.
+    insertKey: sqlite.prepare<[string, string]>(
+      `INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, last_insert_rowid())`,
     ),
     bySeq: sqlite.prepare<[number, string], JobRow>(`SELECT * FROM jobs WHERE seq = ? AND queue = ?`),
     claim: sqlite.prepare<
@@ -240,7 +242,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
         at,
       ).lastInsertRowid,
     );
-    if (n.jobId) st.insertKey.run(n.queue, n.jobId, seq);
+    if (n.jobId) st.insertKey.run(n.queue, n.jobId);
     return { id: n.jobId ?? String(seq), queue: n.queue, deduplicated: false };
   }
 

@@ -25,7 +25,10 @@ export interface TestOrg {
   instanceIds: string[];
 }
 
-/** A real engine on a fresh data dir (real SQLite; Redis when `env.REDIS_URL` is given). */
+/**
+ * A real engine on a fresh data dir (real SQLite; Redis when `env.REDIS_URL` is given). Without the
+ * workers of the engine that holds the data dir's lock, unless `exclusive`, but with its write journal.
+ */
 export async function startTestEngine(
   env: Record<string, string> = {},
   opts: Partial<Omit<EngineOptions, 'config' | 'log'>> = {},
@@ -39,6 +42,7 @@ export async function startTestEngine(
       ...env,
     }),
     log: createLogger('engine', { level: 'silent' }),
+    journal: true,
     ...opts,
   });
   // Tests send bursts far above the plans' per-minute limits; rate-limit tests set their own.

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { SmartSendSettings } from '../../contracts/smartsend.ts';
 import { AddInstanceSchema, type Instance } from '../../contracts/whatsapp.ts';
 import type { Sqlite } from '../../db/connection.ts';
@@ -9,6 +8,7 @@ import { initialInstanceState } from '../../smartsend/state.ts';
 import { timeZone } from '../../smartsend/time-zone.ts';
 import type { Command } from '../pipeline.ts';
 import { toInstance, type InstanceRow } from '../rows.ts';
+import { uuidv7 } from '../../ids.ts';
 
 /**
  * Adds a WhatsApp number to the org, within its plan's `maxInstances`. It starts as SmartSend's model
@@ -23,7 +23,7 @@ export function addInstanceCommand(deps: {
   newId?: () => string;
 }): Command<typeof AddInstanceSchema, Instance> {
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
   // Warm-up days are the org's local days.
   const states = createSqliteState({ sqlite: deps.sqlite });
   const st = {

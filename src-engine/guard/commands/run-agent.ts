@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { RunAgentSchema, type RunAccepted } from '../../contracts/agents.ts';
 import type { Sqlite } from '../../db/connection.ts';
 import type { Charges } from '../../ledger/charges.ts';
 import type { Command } from '../pipeline.ts';
+import { uuidv7 } from '../../ids.ts';
 
 /** An agent run's hold outlives its longest wait in the queue plus its own timeout. */
 export const holdTtlMs = (timeoutS: number) => timeoutS * 1000 + 6 * 3_600_000;
@@ -14,7 +14,7 @@ export function runAgentCommand(deps: {
   newId?: () => string;
 }): Command<typeof RunAgentSchema, RunAccepted> {
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
   const insert = deps.sqlite.prepare(
     `INSERT INTO agent_runs (id, org_id, status, prompt, model, max_steps, timeout_s, reservation_id, job_id,
                              free, cycle, created_at)

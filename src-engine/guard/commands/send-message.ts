@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { PRIORITY } from '../../contracts/queue.ts';
 import { SendMessageSchema, type SendAccepted } from '../../contracts/whatsapp.ts';
 import type { Sqlite } from '../../db/connection.ts';
 import { AppError } from '../../errors.ts';
 import type { Charges } from '../../ledger/charges.ts';
 import type { Command } from '../pipeline.ts';
+import { uuidv7 } from '../../ids.ts';
 
 /** A queued message may wait days for its instance's pace (caps, quiet hours): its hold lives a week. */
 export const MESSAGE_HOLD_TTL_MS = 7 * 86_400_000;
@@ -16,7 +16,7 @@ export function sendMessageCommand(deps: {
   newId?: () => string;
 }): Command<typeof SendMessageSchema, SendAccepted> {
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
   const st = {
     instance: deps.sqlite.prepare<[string, string], { id: string }>(
       `SELECT id FROM whatsapp_instances WHERE id = ? AND org_id = ?`,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Alert } from '../../contracts/compliance.ts';
 import type { Check } from '../../contracts/health.ts';
@@ -18,6 +17,7 @@ import { createAuthority } from './authority.ts';
 import type { SyncClient } from './client.ts';
 import { createReferralsReader, type ReferralsRead } from './referrals.ts';
 import { prepareSyncStatements, toPushEntry, type SyncStateRow } from './store.ts';
+import { uuidv7 } from '../../ids.ts';
 
 /** Raises a sync alert once per (org, kind, subject); null when it was already raised. */
 export interface SyncAlerts {
@@ -80,7 +80,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
   const { sqlite, ledger, client, endpoint, log } = deps;
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uuidv7;
   const pullLimit = deps.pullLimit ?? 500;
   const maxBatches = deps.maxBatches ?? 100;
   const st = prepareSyncStatements(sqlite);
