@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '../../test/support/process.ts';
 import { startTestEngine, type TestEngine } from '../../test/support/test-engine.ts';
 import type { EngineEvent } from '../contracts/events.ts';
 
@@ -89,8 +90,7 @@ describe.each([
     if (journal) {
       expect(reserved.map((e) => e.journaled.length)).toEqual([1, 2, 3, 4]);
       expect(reserved.every((e) => e.committed === 0)).toBe(true);
-      await new Promise((r) => setImmediate(r));
-      expect(committedMessages()).toBe(4);
+      await until('the batch to commit', () => committedMessages() === 4);
     } else {
       expect(seen.every((e) => e.committed === 4 && e.journaled.length === 0)).toBe(true);
     }

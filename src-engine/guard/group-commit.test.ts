@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../db/connection.ts';
+import { openWriteJournal } from '../db/journal.ts';
 import { createCommitEmitter, createEventBus } from '../events.ts';
 import { tempDatabase } from '../../test/support/temp-database.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
@@ -96,5 +97,86 @@ describe('group commit', () => {
     await Promise.all(ids.map((id) => small.run(() => insert(id))));
     // Three batches: the events of the first were emitted when only its three rows were committed.
     expect(seen.map((s) => s.committedRows)).toEqual([3, 3, 3, 6, 6, 6, 7]);
+  });
+});
+
+describe('group commit with a write journal', () => {
+  const turn = () => new Promise((r) => setImmediate(r));
+  const journaled = (opts: { maxBatch?: number; maxDelayMs?: number; now?: () => number } = {}) => {
+    const journal = openWriteJournal(db.sqlite, `${db.file}.guard-log`);
+    const errors: unknown[] = [];
+    const g = createGroupCommit({
+      sqlite: db.sqlite,
+      events: txEvents,
+      journal,
+      onCommitError: (e) => errors.push(e),
+      ...opts,
+    });
+    return { g, journal, errors };
+  };
+
+  it('settles each unit, with its events, once journaled; the batch commits when a turn brings nothing new', async () => {
+    const { g, journal } = journaled();
+    expect(await g.run(() => insert('a'))).toBe('a');
+    expect(await g.run(() => insert('b'))).toBe('b');
+    // Answered and announced before any COMMIT: another connection sees nothing yet.
+    expect(seen).toEqual([
+      { event: 'inserted a', committedRows: 0 },
+      { event: 'inserted b', committedRows: 0 },
+    ]);
+    expect(journal.pending).toBe(2);
+    await turn();
+    await turn();
+    expect(committedRows()).toBe(2);
+    expect(journal.pending).toBe(0);
+  });
+
+  it('keeps the batch open while every turn brings new units, up to maxDelayMs', async () => {
+    let clock = 0;
+    const { g, journal } = journaled({ maxDelayMs: 5, now: () => clock });
+    const two = (i: number) => Promise.all([g.run(() => insert(`x${i}`)), g.run(() => insert(`y${i}`))]);
+    await two(0);
+    for (let i = 1; i < 4; i++) {
+      await turn(); // a steady stream: new units on every turn of the event loop
+      clock += 1;
+      await two(i);
+    }
+    expect(committedRows()).toBe(0);
+    expect(journal.pending).toBe(8);
+    clock += 5; // the batch is now older than maxDelayMs
+    await turn();
+    expect(committedRows()).toBe(8);
+  });
+
+  it('commits at once at maxBatch units; a unit that throws leaves nothing and emits nothing', async () => {
+    const { g } = journaled({ maxBatch: 3 });
+    await g.run(() => insert('a'));
+    await expect(
+      g.run(() => {
+        insert('b');
+        throw new Error('b fails after writing and emitting');
+      }),
+    ).rejects.toThrow('b fails');
+    await g.run(() => insert('c'));
+    expect(committedRows()).toBe(0);
+    await g.run(() => insert('d')); // the third kept unit
+    expect(committedRows()).toBe(3);
+    expect(seen.map((e) => e.event)).toEqual(['inserted a', 'inserted c', 'inserted d']);
+  });
+
+  it('when SQLite drops the batch, the acknowledged units are applied again from the journal', async () => {
+    const { g } = journaled();
+    await g.run(() => insert('a'));
+    await expect(
+      g.run(() => {
+        insert('b');
+        db.sqlite.prepare('ROLLBACK').run(); // what SQLite does itself on e.g. a full disk
+        throw new Error('transaction lost');
+      }),
+    ).rejects.toThrow('transaction lost');
+    await g.run(() => insert('c'));
+    await turn();
+    await turn();
+    expect(other.sqlite.prepare(`SELECT id FROM t ORDER BY id`).pluck().all()).toEqual(['a', 'c']);
   });
 });

@@ -22,8 +22,10 @@ import type { CommitEmitter } from '../events.ts';
  *
  * With a write journal (db/journal.ts; the engine holding the data-dir lock has one) a unit is
  * durable once its writes are journaled, so it settles at once, with its events, and the batch's
- * COMMIT waits for the same triggers (next turn of the event loop, `maxBatch`) without holding
- * anyone's answer: a caller that sends one command after another gets them batched too.
+ * COMMIT holds nobody's answer. It comes at `maxBatch` units, or on a turn of the event loop that
+ * brought no new unit, or once the batch is `maxDelayMs` (5) old: a caller that sends one command
+ * after another, or a steady stream of requests, shares batches too. Other processes see the batch
+ * when it commits; this one sees it at once (same connection).
  */
 export interface GroupCommit {
   run<T>(work: () => T): Promise<T>;
@@ -44,8 +46,11 @@ export function createGroupCommit(deps: {
   events: HeldEvents;
   maxBatch?: number;
   journal?: WriteJournal;
+  /** With a journal: the oldest a batch gets while commands keep coming (ms, default 5). */
+  maxDelayMs?: number;
   /** A journaled batch's COMMIT failed (its units stay in the journal for the next start). */
   onCommitError?: (error: unknown) => void;
+  now?: () => number;
 }): GroupCommit {
   if (deps.journal) return journaledGroupCommit({ ...deps, journal: deps.journal });
   const { sqlite, events } = deps;
@@ -115,11 +120,17 @@ function journaledGroupCommit(deps: {
   journal: WriteJournal;
   events: HeldEvents;
   maxBatch?: number;
+  maxDelayMs?: number;
   onCommitError?: (error: unknown) => void;
+  now?: () => number;
 }): GroupCommit {
   const { journal, events } = deps;
   const maxBatch = deps.maxBatch ?? 256;
+  const maxDelayMs = deps.maxDelayMs ?? 5;
+  const now = deps.now ?? performance.now.bind(performance);
   let scheduled = false;
+  let openedAt = 0;
+  let seen = 0;
 
   function commit(): void {
     scheduled = false;
@@ -132,9 +143,28 @@ function journaledGroupCommit(deps: {
     events.flush();
   }
 
+  /**
+   * On each turn of the event loop: commit once a turn brought no new unit (the engine is idle) or
+   * the batch is `maxDelayMs` old; while commands keep coming, they keep sharing the batch.
+   */
+  function tick(): void {
+    const pending = journal.pending;
+    if (pending === 0) {
+      scheduled = false; // committed meanwhile (maxBatch, or another write of the process)
+      return;
+    }
+    if (pending > seen && now() - openedAt < maxDelayMs) {
+      seen = pending;
+      setImmediate(tick);
+      return;
+    }
+    commit();
+  }
+
   return {
     run<T>(work: () => T): Promise<T> {
       const mark = events.mark();
+      const fresh = journal.pending === 0;
       let value: T;
       try {
         value = journal.unit(work);
@@ -143,10 +173,12 @@ function journaledGroupCommit(deps: {
         return Promise.reject(error);
       }
       events.flush();
+      if (fresh) openedAt = now();
       if (journal.pending >= maxBatch) commit();
       else if (!scheduled) {
         scheduled = true;
-        setImmediate(commit);
+        seen = journal.pending;
+        setImmediate(tick);
       }
       return Promise.resolve(value);
     },
