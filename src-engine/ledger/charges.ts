@@ -161,8 +161,8 @@ export function createCharges(deps: {
         );
       }
       refuseOverageIfOffline(orgId, price);
+      // No id of ours: the ledger makes a fresh one and skips the lookup a caller-chosen id needs.
       reservationId = ledger.reserve(orgId, price, opts.ttlMs, {
-        id: newId(),
         reference: opts.reference,
         ...(opts.jobId ? { jobId: opts.jobId } : {}),
       }).id;
@@ -208,7 +208,6 @@ export function createCharges(deps: {
     if (hold.state === 'pending') resolved(() => ledger.release(hold.id));
     refuseOverageIfOffline(a.orgId, hold.amountMicro);
     const fresh = ledger.reserve(a.orgId, hold.amountMicro, opts.ttlMs, {
-      id: newId(),
       reference: hold.reference ?? undefined,
       ...(opts.jobId ? { jobId: opts.jobId } : {}),
     });
