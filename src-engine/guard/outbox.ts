@@ -2,6 +2,10 @@ import type { JobOptions } from '../contracts/queue.ts';
 import type { Sqlite } from '../db/connection.ts';
 import type { Logger } from '../logger.ts';
 import type { JobQueue } from '../queue/port.ts';
+import { within } from '../within.ts';
+
+/** Longest a command's answer waits for its job to reach Redis; the push goes on after that. */
+const HANDOFF_WAIT_MS = 1_000;
 
 /** A job the guard decided to queue: its id is fixed in advance, so adding it twice is harmless. */
 export interface JobSpec {
@@ -20,7 +24,7 @@ export interface JobSpec {
  * (the fixed job id makes a repeat a no-op). Either way a hold is never stranded without its job.
  */
 export interface JobOutbox {
-  /** Inside the guard's transaction. Returns what to do after the commit. */
+  /** Inside the guard's transaction. Returns what to do once the command is durable (committed or journaled). */
   stage(job: JobSpec): () => Promise<void>;
   /** Pushes every staged job still waiting (start-up, and after a failed push). */
   drain(): Promise<number>;
@@ -70,7 +74,11 @@ export function createJobOutbox(deps: {
       }
       const opts = job.opts ?? {};
       st.put.run(job.jobId, job.queue, JSON.stringify(job.data), JSON.stringify(opts), Date.now());
-      return () => push(job.jobId, job.queue, job.data, opts).catch(retryLater);
+      // The job is durable in the outbox already: an unreachable Redis delays the job, not the answer.
+      return () => {
+        const pushed = push(job.jobId, job.queue, job.data, opts).catch(retryLater);
+        return within(pushed, HANDOFF_WAIT_MS).catch(() => {});
+      };
     },
     async drain() {
       let pushed = 0;
