@@ -7,6 +7,7 @@ import {
   type TestEngine,
   type TestOrg,
 } from '../../test/support/test-engine.ts';
+import { until } from '../../test/support/process.ts';
 import { startKokoroSim } from '../../test/sim/kokoro/index.ts';
 import { startOllamaSim } from '../../test/sim/ollama/index.ts';
 import { ErrorBodySchema, type ErrorCode } from '../contracts/errors.ts';
@@ -610,6 +611,40 @@ describe('the event stream', () => {
       sa.ws.close();
       sb.ws.close();
     }
+  });
+});
+
+describe('the event stream after its key is revoked', () => {
+  it('closes with 1008 instead of delivering the next event', async () => {
+    const org = await t.org({ plan: 'starter' });
+    const other = t.engine.apiKeys.create(org.orgId).key;
+    const ws = new WebSocket(
+      `${api.base.replace('http', 'ws')}/api/v1/events?key=${encodeURIComponent(other)}`,
+    );
+    const received: unknown[] = [];
+    ws.onmessage = (m) => received.push(JSON.parse(String(m.data)));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+    });
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    const send = () =>
+      call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        body: { instanceId: 'auto', to: '5215512345678', text: 'Hola' },
+      });
+    ok('whatsapp:send', await send());
+    await until('the first event', () => received.length > 0);
+
+    const keyId = t.engine.apiKeys.list(org.orgId).find((k) => other.includes(`_${k.prefix}_`))!.id;
+    t.engine.apiKeys.revoke(keyId);
+    await new Promise((r) => setTimeout(r, 1_100)); // past the stream's re-check interval
+    const before = received.length;
+    ok('whatsapp:send', await send());
+    expect(await closed).toEqual({ code: 1008, reason: 'credential no longer valid' });
+    expect(received).toHaveLength(before);
   });
 });
 

@@ -14,6 +14,8 @@ import { registerWebhooks } from './webhooks.ts';
 export const BODY_LIMIT = 64 * 1024;
 /** A WebSocket client this far behind is cut off rather than buffered without bound. */
 const MAX_WS_BUFFER = 4 * 1024 * 1024;
+/** How stale the event stream's check of its credential may get. */
+const REAUTH_MS = 1_000;
 
 /** The API key of a request: `Authorization: Bearer <key>` or `X-Api-Key`; `?key=` only for WebSockets. */
 function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefined {
@@ -126,9 +128,23 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
     },
     (socket, req) => {
       const orgId = (req as FastifyRequest & { orgId?: string }).orgId;
+      const credential = presentedKey(req, true);
+      let checkedAt = Date.now();
+      /** A revoked key (or ended session) ends its stream: checked again before an event, at most once a second. */
+      const stillValid = () => {
+        if (Date.now() - checkedAt < REAUTH_MS) return true;
+        try {
+          engine.authenticate(credential);
+          checkedAt = Date.now();
+          return true;
+        } catch {
+          socket.close(1008, 'credential no longer valid');
+          return false;
+        }
+      };
       const off = engine.events.on((event: EngineEvent) => {
         const owner = 'orgId' in event ? event.orgId : jobOrg(event);
-        if (owner !== orgId) return;
+        if (owner !== orgId || !stillValid()) return;
         if (socket.bufferedAmount > MAX_WS_BUFFER) {
           socket.close(1013, 'client too slow');
           return;
