@@ -165,6 +165,24 @@ describe('the guard', () => {
     expect((await send(a.apiKey, { instanceId: a.instanceIds[0] })).status).toBe('queued');
   });
 
+  it('refuses an Evolution instance already registered, by another org or under another name (409)', async () => {
+    const a = await t.org({ plan: 'partner', instances: 0 });
+    const b = await t.org({ plan: 'partner', instances: 0 });
+    const add = (key: string, name: string) =>
+      t.engine.call('whatsapp:addInstance', { name, evolutionInstance: 'ventas-mx' }, key);
+    expect((await add(a.apiKey, 'ventas')).evolutionInstance).toBe('ventas-mx');
+    for (const [key, name] of [
+      [b.apiKey, 'ventas'],
+      [a.apiKey, 'ventas 2'],
+    ] as const) {
+      const err = await rejection(add(key, name));
+      expect(err).toMatchObject({ code: 'CONFLICT', details: { evolutionInstance: 'ventas-mx' } });
+      expect(err.message).not.toContain(a.orgId); // nothing about the org that has it
+    }
+    const rows = t.engine.db.sqlite.prepare(`SELECT org_id FROM whatsapp_instances`).pluck().all();
+    expect(rows).toEqual([a.orgId]);
+  });
+
   it("rate limits per org by its plan's requests per minute; replays of an idempotent request are free", async () => {
     const org = await t.org({ plan: 'starter' });
     const other = await t.org({ plan: 'starter' });
@@ -282,7 +300,7 @@ describe('the guard', () => {
     expect((await t.engine.call('dlq:list', { resolved: 'false' }, a.apiKey)).items).toEqual([]);
   });
 
-  it('ledger events of a command reach the event stream only after its transaction commits', async () => {
+  it('ledger events of a command reach the event stream only once it is durable (journaled or committed)', async () => {
     const org = await t.org({ plan: 'free', credits: '0.1' });
     t.engine.db.sqlite.prepare(`UPDATE plans SET messages_included = 0 WHERE id = 'free'`).run();
     const seen: EngineEvent[] = [];

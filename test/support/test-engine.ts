@@ -47,6 +47,8 @@ export async function startTestEngine(
   });
   // Tests send bursts far above the plans' per-minute limits; rate-limit tests set their own.
   engine.db.sqlite.prepare(`UPDATE plans SET rate_limit_per_min = 1000000`).run();
+  // Evolution instances are one per number across orgs: evo-0, evo-1, ... in the order made.
+  let evolutionInstances = 0;
   return {
     engine,
     dir,
@@ -66,7 +68,7 @@ export async function startTestEngine(
       for (let i = 0; i < instances; i++) {
         const inst = await engine.call(
           'whatsapp:addInstance',
-          { name: `num-${i}`, evolutionInstance: `evo-${i}` },
+          { name: `num-${i}`, evolutionInstance: `evo-${evolutionInstances++}` },
           apiKey,
         );
         instanceIds.push(inst.id);

@@ -33,6 +33,9 @@ export function addInstanceCommand(deps: {
     byName: deps.sqlite.prepare<[string, string], { id: string }>(
       `SELECT id FROM whatsapp_instances WHERE org_id = ? AND name = ?`,
     ),
+    byEvolution: deps.sqlite.prepare<[string], { id: string }>(
+      `SELECT id FROM whatsapp_instances WHERE evolution_instance = ? LIMIT 1`,
+    ),
     insert: deps.sqlite.prepare<
       [string, string, string, string, string, string | null, number | null, number, number | null, number],
       InstanceRow
@@ -56,6 +59,15 @@ export function addInstanceCommand(deps: {
       }
       if (st.byName.get(orgId, input.name)) {
         throw new AppError('CONFLICT', `An instance named ${JSON.stringify(input.name)} already exists`);
+      }
+      // One Evolution instance is one WhatsApp number: registered twice, its webhooks and its sends
+      // would belong to two orgs. Which org has it is not said.
+      if (st.byEvolution.get(input.evolutionInstance)) {
+        throw new AppError(
+          'CONFLICT',
+          `The Evolution instance ${JSON.stringify(input.evolutionInstance)} is already registered`,
+          { evolutionInstance: input.evolutionInstance },
+        );
       }
     },
     execute({ orgId }, input) {
