@@ -85,6 +85,9 @@ interface ScheduleRow {
   next_run_at: number;
 }
 
+/** How long a job whose outcome could not be stored waits before it runs again. */
+const SETTLE_RETRY_MS = 1_000;
+
 const publicId = (row: { seq: number; job_key: string | null }) => row.job_key ?? String(row.seq);
 const parseJson = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
 
@@ -542,7 +545,22 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       } catch (err) {
         outcome = { kind: 'failed', error: errorMessage(err), unrecoverable: true };
       }
-      this.settle(row, token, attempt, started, outcome);
+      try {
+        this.settle(row, token, attempt, started, outcome);
+      } catch (err) {
+        // The outcome could not be stored (disk full, database busy or closed). The job goes back to
+        // waiting, its attempt not spent, to run again in a while; if even that cannot be written it
+        // stays active, and the next start of the engine puts it back.
+        opts.log?.warn(
+          { err, queue: this.queue, jobId: id },
+          'could not store a job outcome; it will run again',
+        );
+        try {
+          st.requeue.run(now() + SETTLE_RETRY_MS, row.attempts_made, row.last_error, row.seq, token);
+        } catch {
+          // Nothing more can be done here: see above.
+        }
+      }
     }
 
     private settle(
