@@ -98,7 +98,7 @@ async function openRedis(url: string): Promise<Redis> {
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const { config, log } = opts;
   const journaled = opts.journal ?? opts.exclusive ?? false;
-  const db = openDatabase(config.dbFile, { migrate: !journaled });
+  const db = openDatabase(config.dbFile, { migrate: !journaled, replayJournal: !journaled });
   const { sqlite } = db;
   const opened: { close(): unknown }[] = [db];
   const closeOpened = () => Promise.allSettled(opened.reverse().map((o) => o.close()));
@@ -106,12 +106,18 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     // The engine holding the data-dir lock acknowledges guarded commands from a write journal
     // (db/journal.ts). What a crash left in it is replayed first, on the schema it was written for;
     // migrations run after.
-    const journal = journaled ? openWriteJournal(sqlite, `${config.dbFile}.guard-log`) : undefined;
-    if (journal) {
-      opened.push(journal);
-      if (journal.replayed > 0) log.info({ commands: journal.replayed }, 'replayed the guard journal');
-      runMigrations(db);
+    const journal = journaled ? openWriteJournal(sqlite, config.dbFile) : undefined;
+    if (journal) opened.push(journal);
+    const found = journal ?? db.leftJournal;
+    if (found?.replayed)
+      log.info({ commands: found.replayed }, 'applied the guard journal left by the last run');
+    if (found?.setAside) {
+      log.error(
+        found.setAside,
+        'the guard journal left by the last run could not be applied; it was set aside, and the commands it holds are not in the database',
+      );
     }
+    if (journal) runMigrations(db);
     const queue = await openQueue(opts, db);
     opened.push({ close: () => queue.close() });
     const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined;
@@ -297,7 +303,14 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         await queue.close(graceMs);
         await cage.close();
         await redis?.quit().catch(() => {});
-        journal?.close();
+        try {
+          journal?.close();
+        } catch (err) {
+          log.error(
+            { err },
+            'the last guard batch did not commit; the next start applies it from the journal',
+          );
+        }
         db.close();
       },
     };

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { replayLeftJournal, type JournalReplay } from './journal.ts';
 import * as schema from './schema.ts';
 
 export type Sqlite = Database.Database;
@@ -12,6 +13,8 @@ export type Db = BetterSQLite3Database<typeof schema>;
 export interface DatabaseHandle {
   sqlite: Sqlite;
   db: Db;
+  /** What opening did with a guard journal a dead engine left (db/journal.ts), if there was one. */
+  leftJournal?: JournalReplay;
   close(): void;
 }
 
@@ -22,7 +25,14 @@ export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'mig
  * committed transaction through a crash of the process (the WAL is written before commit returns);
  * only a power loss can drop the last few, which is the usual desktop trade-off.
  */
-export function openDatabase(file: string, opts: { migrate?: boolean } = {}): DatabaseHandle {
+export function openDatabase(
+  file: string,
+  opts: {
+    migrate?: boolean;
+    /** Apply a guard journal a dead engine left, first (default); the journaling engine does its own. */
+    replayJournal?: boolean;
+  } = {},
+): DatabaseHandle {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
@@ -37,9 +47,12 @@ export function openDatabase(file: string, opts: { migrate?: boolean } = {}): Da
   sqlite.pragma('busy_timeout = 5000');
   // Savepoints (one per guarded command in a batch) keep their undo pages in memory, not a temp file.
   sqlite.pragma('temp_store = MEMORY');
+  // Before migrations: the journal's statements were written for the schema it found.
+  const leftJournal =
+    file !== ':memory:' && (opts.replayJournal ?? true) ? replayLeftJournal(sqlite, file) : undefined;
   const db = drizzle(sqlite, { schema });
   if (opts.migrate ?? true) migrate(db, { migrationsFolder: MIGRATIONS_DIR });
-  return { sqlite, db, close: () => sqlite.close() };
+  return { sqlite, db, ...(leftJournal && { leftJournal }), close: () => sqlite.close() };
 }
 
 /** Opens the file for `fn` and closes it after, also when `fn` throws (one-off work: the CLI, tests). */

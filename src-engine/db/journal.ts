@@ -1,5 +1,18 @@
-import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
+import { AppError, errorMessage } from '../errors.ts';
+import { acquireDataDirLock, lockHolder } from '../lock.ts';
 import type { Sqlite } from './connection.ts';
 
 /*
@@ -8,13 +21,12 @@ import type { Sqlite } from './connection.ts';
  * A COMMIT writes every page the command touched to the WAL (13 or so per send: the message, the job,
  * the hold and their indexes), which costs more than all the rest of the guard. Here commands run as
  * *units* inside one long SQLite transaction (the batch), and each unit is made durable by appending
- * the SQL statements it wrote, with their parameters, as one line to an append-only file next to the
- * database: one small write() instead of a dozen page writes. The unit is answered after that write.
- * The batch is committed later (when the event loop turns, after `maxBatch` units, before any other
- * write of this process, and at close), with the number of the last unit it holds; then the journal is
- * emptied. After a crash the open batch is gone from SQLite but its units are in the journal: opening
- * the journal replays every unit numbered after the last committed one, in order, before the engine
- * does anything else.
+ * the SQL statements it wrote, with their parameters, as one line to a file next to the database: one
+ * small write() instead of a dozen page writes. The unit is answered after that write. The batch is
+ * committed later (group-commit.ts says when; before any other write of this process; at close), with
+ * the number of the last unit it holds; then the journal is emptied. After a crash the open batch is
+ * gone from SQLite but its units are in the journal: the next opening of the database applies every
+ * unit numbered after the last committed one, in order, before anything else touches it.
  *
  * Why statements and not commands: replaying the recorded writes gives back exactly what was answered,
  * whatever the clock, the ids or the code that decided them. Two rules keep that true:
@@ -23,7 +35,7 @@ import type { Sqlite } from './connection.ts';
  * - nothing else may write while a batch is open. Other writers of this process are made to commit the
  *   batch first (the connection is wrapped: statements, transactions, exec, pragma, close); other
  *   processes wait for SQLite's write lock, which the batch holds. Only the engine that holds the data
- *   directory's lock journals, so it is the only one that replays.
+ *   directory's lock journals; any other opener applies a journal a dead engine left (replayLeftJournal).
  *
  * Durability is that of the WAL with `synchronous=NORMAL` (db/connection.ts): an acknowledged unit
  * survives a crash of the process; a power loss may drop the last ones.
@@ -43,9 +55,16 @@ export interface WriteJournal {
   close(): void;
 }
 
+/** What opening found in a journal. */
 export interface JournalReplay {
-  /** Units replayed from the journal when it was opened. */
+  /** Units applied from it. */
   replayed: number;
+  /**
+   * It could not be applied (damaged, numbered after a gap — e.g. the last commit before a power loss
+   * was lost —, or a statement the database refuses): it was renamed to `file`, untouched, and the
+   * database is as before it.
+   */
+  setAside?: { file: string; reason: string };
 }
 
 type Args = unknown[];
@@ -54,32 +73,59 @@ interface Write {
   args: Args;
 }
 
-const STATE_TABLE = 'guard_journal_state';
+/** The journal of the database `dbFile`. */
+export const journalFile = (dbFile: string) => `${dbFile}.guard-log`;
 
-/** Statement parameters back from JSON: Buffers and bigints were stored as tagged objects. */
+const STATE_TABLE = 'guard_journal_state';
+/** Statements that open or end transactions: they can be neither journaled nor let through a batch. */
+const TX_CONTROL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+
+/** A journal whose content cannot be applied as it is (as opposed to a database that cannot write now). */
+class JournalContentError extends Error {}
+
+/** Statement parameters back from JSON: Buffers, bigints and non-finite numbers were tagged. */
 function revive(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(revive);
   if (value === null || typeof value !== 'object') return value;
   const o = value as Record<string, unknown>;
   if (o.type === 'Buffer' && Array.isArray(o.data)) return Buffer.from(o.data as number[]);
   if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
+  if (typeof o.$number === 'string') return Number(o.$number);
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, revive(v)]));
 }
 
-const bigints = (_key: string, v: unknown) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v);
-
-/** One unit's line. JSON.stringify has no bigint: the rare parameter that is one is tagged. */
-function encode(seq: number, writes: [number, Args][]): string {
-  const rec = { q: seq, w: writes };
-  try {
-    return `${JSON.stringify(rec)}\n`;
-  } catch (err) {
-    if (!(err instanceof TypeError)) throw err;
-    return `${JSON.stringify(rec, bigints)}\n`;
-  }
+/**
+ * Parameters as they must be stored, or as they are in the common case: JSON keeps neither an
+ * `undefined` named parameter (bound as NULL) nor NaN/Infinity, and has no bigint.
+ */
+function storable(args: Args): Args {
+  const fix = (v: unknown): unknown => {
+    if (v === undefined) return null;
+    if (typeof v === 'number' && !Number.isFinite(v)) return { $number: String(v) };
+    if (typeof v === 'bigint') return { $bigint: v.toString() };
+    return v;
+  };
+  let changed = false;
+  const out = args.map((a) => {
+    if (a !== null && typeof a === 'object' && !Buffer.isBuffer(a) && !Array.isArray(a)) {
+      const named = a as Record<string, unknown>;
+      let copy: Record<string, unknown> | undefined;
+      for (const k in named) {
+        const v = named[k];
+        const f = fix(v);
+        if (f !== v) (copy ??= { ...named })[k] = f;
+      }
+      if (copy) changed = true;
+      return copy ?? a;
+    }
+    const f = fix(a);
+    if (f !== a) changed = true;
+    return f;
+  });
+  return changed ? out : args;
 }
 
-/** The units of a journal file after `applied`, in order; a torn last line was never acknowledged. */
+/** The units of a journal's text after `applied`, in order; a torn last line was never acknowledged. */
 export function readJournal(text: string, applied: number): { seq: number; writes: Write[] }[] {
   const sqlById = new Map<number, string>();
   const units: { seq: number; writes: Write[] }[] = [];
@@ -91,96 +137,172 @@ export function readJournal(text: string, applied: number): { seq: number; write
     try {
       rec = JSON.parse(line) as typeof rec;
     } catch {
-      throw new Error(`Guard journal line ${i + 1} is not valid JSON; the journal is damaged`);
+      throw new JournalContentError(`line ${i + 1} is not valid JSON; the journal is damaged`);
     }
     if (typeof rec.d === 'number' && typeof rec.sql === 'string') {
       sqlById.set(rec.d, rec.sql);
       continue;
     }
     if (typeof rec.q !== 'number' || !Array.isArray(rec.w)) {
-      throw new Error(`Guard journal line ${i + 1} is not a unit`);
+      throw new JournalContentError(`line ${i + 1} is not a unit`);
     }
     if (rec.q <= applied) continue;
     const writes = rec.w.map(([id, args]) => {
       const sql = sqlById.get(id);
-      if (sql === undefined) throw new Error(`Guard journal line ${i + 1} names unknown statement ${id}`);
+      if (sql === undefined) throw new JournalContentError(`line ${i + 1} names unknown statement ${id}`);
       return { sql, args: revive(args) as Args };
     });
     units.push({ seq: rec.q, writes });
   }
+  units.forEach((u, i) => {
+    if (u.seq !== applied + 1 + i) {
+      throw new JournalContentError(
+        `unit ${u.seq} follows unit ${applied + i}: units are missing (the database's last commit was lost, or the journal belongs to another database)`,
+      );
+    }
+  });
   return units;
 }
 
+interface Raw {
+  prepare: (sql: string) => Statement;
+  transaction: Sqlite['transaction'];
+}
+
+/** The database's number of the last unit it holds (creating the bookkeeping row the first time). */
+function appliedSeq(raw: Raw): number {
+  raw
+    .prepare(
+      `CREATE TABLE IF NOT EXISTS ${STATE_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), applied_seq INTEGER NOT NULL)`,
+    )
+    .run();
+  raw.prepare(`INSERT OR IGNORE INTO ${STATE_TABLE} (id, applied_seq) VALUES (1, 0)`).run();
+  return raw.prepare(`SELECT applied_seq FROM ${STATE_TABLE} WHERE id = 1`).pluck().get() as number;
+}
+
 /**
- * Opens the journal `file` for `sqlite` (the engine's one connection, right after it is opened):
- * replays what a crash left, then wraps the connection so that writes outside a unit commit the open
- * batch first. Call it once per connection, before anything prepares statements on it.
+ * Applies the units of `text` after the database's last one, in one IMMEDIATE transaction (read again
+ * inside it, so two openers never apply a unit twice). Returns the database's last unit number after.
  */
-export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & JournalReplay {
-  sqlite.exec(
-    `CREATE TABLE IF NOT EXISTS ${STATE_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), applied_seq INTEGER NOT NULL);
-     INSERT OR IGNORE INTO ${STATE_TABLE} (id, applied_seq) VALUES (1, 0);`,
-  );
-  const prepare = sqlite.prepare.bind(sqlite);
-  const st = {
-    applied: prepare(`SELECT applied_seq AS n FROM ${STATE_TABLE} WHERE id = 1`).pluck(),
-    setApplied: prepare(`UPDATE ${STATE_TABLE} SET applied_seq = ? WHERE id = 1`),
-    begin: prepare('BEGIN IMMEDIATE'),
-    commit: prepare('COMMIT'),
-  };
-
-  let seq = st.applied.get() as number;
-
-  /** Applies the file's units after applied_seq in one transaction; how many there were. */
-  function replayFile(): number {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const applied = st.applied.get() as number;
-    const lost = readJournal(text, applied);
-    lost.forEach((u, i) => {
-      if (u.seq !== applied + 1 + i) {
-        throw new Error(
-          `Guard journal ${file} skips from unit ${applied + i} to ${u.seq}: it does not belong to this database`,
-        );
-      }
-    });
-    if (lost.length === 0) return 0;
-    const cache = new Map<string, Statement>();
-    origTransaction
-      .call(sqlite, () => {
-        for (const u of lost) {
-          for (const w of u.writes) {
-            let s = cache.get(w.sql);
-            if (!s) cache.set(w.sql, (s = prepare(w.sql)));
-            s.run(...w.args);
-          }
+function applyText(raw: Raw, text: string): { applied: number; replayed: number } {
+  return raw
+    .transaction(() => {
+      const applied = appliedSeq(raw);
+      const units = readJournal(text, applied);
+      const cache = new Map<string, Statement>();
+      for (const u of units) {
+        for (const w of u.writes) {
+          let s = cache.get(w.sql);
+          if (!s) cache.set(w.sql, (s = raw.prepare(w.sql)));
+          s.run(...w.args);
         }
-        st.setApplied.run(lost.at(-1)!.seq);
-      })
-      .immediate();
-    seq = lost.at(-1)!.seq;
-    return lost.length;
-  }
+      }
+      const last = units.at(-1)?.seq ?? applied;
+      raw.prepare(`UPDATE ${STATE_TABLE} SET applied_seq = ? WHERE id = 1`).run(last);
+      return { applied: last, replayed: units.length };
+    })
+    .immediate();
+}
 
+/** An error that says the journal's content, not the database's state right now, is at fault. */
+function isContentProblem(err: unknown): boolean {
+  if (err instanceof JournalContentError) return true;
+  const code = (err as { code?: unknown }).code;
+  // Deterministic refusals of a statement (schema, constraints), unlike BUSY, IOERR, FULL, NOMEM.
+  return typeof code === 'string' && /^SQLITE_(ERROR|CONSTRAINT|MISMATCH|RANGE|TOOBIG)/.test(code);
+}
+
+/**
+ * Applies the journal of `dbFile`, if any, and empties it; one that cannot be applied is set aside
+ * (see JournalReplay). Only for the journal's one writer: the engine that holds the data-dir lock,
+ * or an opener holding it while no engine runs.
+ */
+function replayJournal(raw: Raw, dbFile: string): JournalReplay & { applied: number } {
+  const file = journalFile(dbFile);
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  try {
+    const r = applyText(raw, text);
+    if (text !== '') writeFileSync(file, '');
+    return r;
+  } catch (err) {
+    if (!isContentProblem(err)) throw err;
+    const aside = `${file}.${Date.now()}.unapplied`;
+    renameSync(file, aside);
+    return { applied: appliedSeq(raw), replayed: 0, setAside: { file: aside, reason: errorMessage(err) } };
+  }
+}
+
+/**
+ * For every opener of the database but the journaling engine: applies a journal that an engine which
+ * died left behind, holding the data-dir lock meanwhile. A running engine's journal is its own (it
+ * commits it); an engine starting at this moment replays it itself.
+ */
+export function replayLeftJournal(sqlite: Sqlite, dbFile: string): JournalReplay | undefined {
+  const file = journalFile(dbFile);
+  if (!existsSync(file) || statSync(file).size === 0) return undefined;
+  const dataDir = dirname(dbFile);
+  if (lockHolder(dataDir) !== undefined) return undefined;
+  let lock: ReturnType<typeof acquireDataDirLock>;
+  try {
+    lock = acquireDataDirLock(dataDir);
+  } catch {
+    return undefined;
+  }
+  try {
+    const { replayed, setAside } = replayJournal(
+      { prepare: (sql) => sqlite.prepare(sql), transaction: sqlite.transaction.bind(sqlite) },
+      dbFile,
+    );
+    return { replayed, ...(setAside && { setAside }) };
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Opens the journal of `dbFile` for `sqlite` (the engine's one connection, right after it is opened,
+ * before migrations): applies what a crash left, then wraps the connection so that writes outside a
+ * unit commit the open batch first. Once per connection, before anything prepares statements on it.
+ */
+export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal & JournalReplay {
+  const file = journalFile(dbFile);
+  const origPrepare = sqlite.prepare;
   const origTransaction = sqlite.transaction;
-  const replayed = replayFile();
-  const fd = openSync(file, 'a');
-  ftruncateSync(fd, 0);
+  const raw: Raw = {
+    prepare: (sql) => origPrepare.call(sqlite, sql) as Statement,
+    transaction: origTransaction.bind(sqlite) as Sqlite['transaction'],
+  };
+  const opened = replayJournal(raw, dbFile);
+  const st = {
+    setApplied: raw.prepare(`UPDATE ${STATE_TABLE} SET applied_seq = ? WHERE id = 1`),
+    begin: raw.prepare('BEGIN IMMEDIATE'),
+    commit: raw.prepare('COMMIT'),
+  };
+  // 'w' and writes at explicit offsets, not 'a': on Windows a file opened for appending cannot be
+  // truncated.
+  const fd = openSync(file, 'w');
   /** Bytes in the journal file: a failed append is cut off again, never left half-written. */
   let size = 0;
+  /** The last unit journaled. */
+  let seq = opened.applied;
 
-  // --- the batch ----------------------------------------------------------------------------
   let open = false;
   let inUnit = false;
   let units = 0;
+  let closed = false;
   let recorded: [string, Args][] = [];
   /** SQL text -> its number in the current journal file (written once per file, before first use). */
   let defined = new Map<string, number>();
-  let closed = false;
+  /**
+   * SQLite dropped a batch (disk full, I/O error) and applying its units again from the journal failed
+   * too: no new unit until that succeeds, or later units would commit without the earlier ones.
+   */
+  let stuck: unknown;
 
   function emptyJournal(): void {
     ftruncateSync(fd, 0);
@@ -188,32 +310,38 @@ export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & J
     defined = new Map();
   }
 
+  /** Applies the journal again after SQLite dropped the open batch; refuses new units until it works. */
+  function recover(): void {
+    open = false;
+    units = 0;
+    try {
+      applyText(raw, readFileSync(file, 'utf8'));
+      emptyJournal();
+      stuck = undefined;
+    } catch (err) {
+      stuck = err;
+      throw new AppError(
+        'UNAVAILABLE',
+        `Commands cannot be stored right now (${errorMessage(err)}); those already accepted are kept in ${file}`,
+      );
+    }
+  }
+
   function commit(): void {
+    if (stuck !== undefined) return recover();
     if (!open) return;
     if (!sqlite.inTransaction) return recover();
     try {
       st.setApplied.run(seq);
       st.commit.run();
     } catch (err) {
-      if (sqlite.inTransaction) throw err; // still open (e.g. busy): the next commit tries again
+      if (sqlite.inTransaction) throw err; // still open (e.g. busy): a later commit tries again
       return recover();
     }
     open = false;
     units = 0;
     // Everything in the journal is in the database now. A crash before this truncate leaves lines the
     // next start skips (their numbers are not after applied_seq).
-    emptyJournal();
-  }
-
-  /**
-   * SQLite rolled the whole batch back (disk full, I/O error): its acknowledged units are only in
-   * the journal, so they are applied again from there, as at start-up. If that fails too, they stay
-   * in the journal for the next start.
-   */
-  function recover(): void {
-    open = false;
-    units = 0;
-    replayFile();
     emptyJournal();
   }
 
@@ -228,12 +356,12 @@ export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & J
         fresh.set(sql, id);
         head += `${JSON.stringify({ d: id, sql })}\n`;
       }
-      return [id, args];
+      return [id, storable(args)];
     });
-    const buf = Buffer.from(head + encode(seq + 1, refs));
+    const buf = Buffer.from(`${head}${JSON.stringify({ q: seq + 1, w: refs })}\n`);
     try {
       let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off);
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, size + off);
     } catch (err) {
       ftruncateSync(fd, size);
       throw err;
@@ -247,13 +375,14 @@ export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & J
   const barrier = () => {
     if (open && !inUnit) commit();
   };
-  const origPrepare = sqlite.prepare;
   sqlite.prepare = function (this: Sqlite, source: string) {
     const stmt = origPrepare.call(this, source) as Statement;
-    if (stmt.readonly) return stmt;
+    const control = stmt.readonly && TX_CONTROL.test(source);
+    if (stmt.readonly && !control) return stmt;
     for (const method of ['run', 'get', 'all', 'iterate'] as const) {
       const orig = stmt[method] as (...a: Args) => unknown;
       (stmt as unknown as Record<string, unknown>)[method] = function (this: Statement, ...args: Args) {
+        if (control && inUnit) throw new Error(`${source} inside a journaled unit`);
         barrier();
         const result = orig.apply(this, args);
         if (inUnit) recorded.push([source, args]);
@@ -288,26 +417,41 @@ export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & J
   for (const method of ['exec', 'pragma', 'close', 'backup', 'serialize'] as const) {
     const orig = sqlite[method] as (...a: Args) => unknown;
     (sqlite as unknown as Record<string, unknown>)[method] = function (this: Sqlite, ...args: Args) {
-      if (!inUnit) barrier();
-      else if (method !== 'pragma') throw new Error(`sqlite.${method} inside a journaled unit`);
+      // Inside a unit only reading pragmas make sense; anything else could not be journaled.
+      if (inUnit && method !== 'pragma') throw new Error(`sqlite.${method} inside a journaled unit`);
+      if (method !== 'close') barrier();
+      else {
+        try {
+          barrier();
+        } catch {
+          // Closing anyway: the batch's units are in the journal, and the next opening applies them.
+        }
+      }
       return orig.apply(this, args);
     };
   }
 
   const unitTx = origTransaction.call(sqlite, (work: () => unknown) => {
     const value = work();
+    // Checked before the append: better-sqlite3 rejects it after, rolling back what is journaled.
+    if (typeof (value as { then?: unknown } | null)?.then === 'function') {
+      throw new TypeError('A journaled unit cannot return a promise');
+    }
     if (recorded.length > 0) append(recorded);
     return value;
   });
 
   return {
-    replayed,
+    replayed: opened.replayed,
+    ...(opened.setAside && { setAside: opened.setAside }),
     get pending() {
       return units;
     },
     unit<T>(work: () => T): T {
       if (closed) throw new Error('The guard journal is closed');
       if (inUnit) throw new Error('Journaled units do not nest');
+      // A batch SQLite dropped between units (or a recovery still owed) is dealt with first.
+      if (stuck !== undefined || (open && !sqlite.inTransaction)) recover();
       if (!open) {
         st.begin.run();
         open = true;
@@ -324,7 +468,7 @@ export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & J
           try {
             recover();
           } catch {
-            // They stay in the journal; the next start applies them.
+            // Owed: the next unit or commit tries again, and refuses until it works.
           }
         }
         throw err;
@@ -336,9 +480,12 @@ export function openWriteJournal(sqlite: Sqlite, file: string): WriteJournal & J
     commit,
     close() {
       if (closed) return;
-      commit();
-      closed = true;
-      closeSync(fd);
+      try {
+        commit();
+      } finally {
+        closed = true;
+        closeSync(fd);
+      }
     },
   };
 }

@@ -116,6 +116,9 @@ export function createGroupCommit(deps: {
   };
 }
 
+/** How soon a journaled batch whose COMMIT failed is tried again. */
+const COMMIT_RETRY_MS = 1_000;
+
 function journaledGroupCommit(deps: {
   journal: WriteJournal;
   events: HeldEvents;
@@ -132,12 +135,20 @@ function journaledGroupCommit(deps: {
   let openedAt = 0;
   let seen = 0;
 
+  let retry: NodeJS.Timeout | undefined;
+
   function commit(): void {
     scheduled = false;
     try {
       journal.commit();
     } catch (error) {
       deps.onCommitError?.(error);
+      // The batch holds SQLite's write lock until it commits: try again, not only at the next command.
+      retry ??= setTimeout(() => {
+        retry = undefined;
+        commit();
+      }, COMMIT_RETRY_MS);
+      retry.unref();
     }
     // Events other code emitted while the batch was open (it counts as a transaction) go out now.
     events.flush();

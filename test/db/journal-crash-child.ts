@@ -4,8 +4,8 @@ import { openDatabase } from '../../src-engine/db/connection.ts';
 import { openWriteJournal } from '../../src-engine/db/journal.ts';
 
 const [file, countArg] = process.argv.slice(2);
-const { sqlite } = openDatabase(file!, { migrate: false });
-const journal = openWriteJournal(sqlite, `${file}.guard-log`);
+const { sqlite } = openDatabase(file!, { migrate: false, replayJournal: false });
+const journal = openWriteJournal(sqlite, file!);
 const insert = sqlite.prepare(`INSERT INTO items (id, n, blob, big) VALUES (?, ?, ?, ?)`);
 const bump = sqlite.prepare(`UPDATE counter SET n = n + 1 WHERE id = 1`);
 const nested = sqlite.transaction((id: string) => {

@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -25,9 +34,9 @@ afterEach(() => {
 });
 
 function open(): DatabaseHandle & { journal: ReturnType<typeof openWriteJournal> } {
-  const handle = openDatabase(file, { migrate: false });
+  const handle = openDatabase(file, { migrate: false, replayJournal: false });
   opened.push(handle);
-  const journal = openWriteJournal(handle.sqlite, `${file}.guard-log`);
+  const journal = openWriteJournal(handle.sqlite, file);
   return { ...handle, journal };
 }
 
@@ -153,26 +162,111 @@ describe('the guard write journal', () => {
     expect(outside(`SELECT n FROM counter`)).toEqual([{ n: 5 }]);
   });
 
-  it('ignores a torn last line (never acknowledged) and refuses a damaged or foreign journal', () => {
+  it('ignores a torn last line (never acknowledged) and sets aside a journal it cannot apply, naming why', () => {
     const { sqlite, journal } = open();
     const insert = sqlite.prepare(`INSERT INTO items (id, n) VALUES (?, ?)`);
     journal.unit(() => insert.run('whole', 1));
     journal.unit(() => insert.run('torn', 2));
     const text = journalText();
-    const saved = join(dir, 'saved-log');
-    copyFileSync(`${file}.guard-log`, saved);
 
     expect(readJournal(text.slice(0, -10), 0).map((u) => u.seq)).toEqual([1]);
     expect(() => readJournal(`{"q":1,"w":[[0,[]]]}\n`, 0)).toThrow(/unknown statement/);
     expect(() => readJournal(`not json\n${text}`, 0)).toThrow(/line 1 is not valid JSON/);
 
-    // Units that do not follow the database's last applied one belong to another database.
+    // Units that do not follow the database's last one (its last commit was lost to a power cut, or
+    // the file belongs to another database) cannot be applied in order: set aside, not applied.
     journal.commit();
-    const applied = readJournal(readFileSync(saved, 'utf8'), 0);
-    expect(applied.map((u) => u.seq)).toEqual([1, 2]);
-    const foreign = readFileSync(saved, 'utf8').replace('"q":2', '"q":9');
     sqlite.close();
-    writeFileSync(`${file}.guard-log`, foreign);
-    expect(() => open()).toThrow(/skips from unit 2 to 9/);
+    writeFileSync(`${file}.guard-log`, text.replace('"q":2', '"q":9'));
+    const reopened = open().journal;
+    expect(reopened.replayed).toBe(0);
+    expect(reopened.setAside?.reason).toMatch(/unit 9 follows unit 2: units are missing/);
+    expect(readFileSync(reopened.setAside!.file, 'utf8')).toContain('"q":9');
+    expect(itemIds()).toEqual(['whole', 'torn']);
+  });
+
+  it('another opener (the CLI) applies a journal a dead engine left, before migrating; never a live one', () => {
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), file, '3'],
+      { encoding: 'utf8' },
+    );
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+
+    // While an engine holds the data dir, its journal is its own.
+    writeFileSync(join(dir, 'engine.lock'), `${process.pid}\n`);
+    const live = openDatabase(file, { migrate: false });
+    expect(live.leftJournal).toBeUndefined();
+    live.close();
+    expect(itemIds()).toEqual([]);
+    rmSync(join(dir, 'engine.lock'));
+
+    // The engine is gone: the opener applies the journal and leaves the data dir unlocked again.
+    const cli = openDatabase(file);
+    opened.push(cli);
+    expect(cli.leftJournal).toEqual({ replayed: 3 });
+    expect(itemIds()).toEqual(['item-0', 'item-1', 'item-2']);
+    expect(journalText()).toBe('');
+    expect(existsSync(join(dir, 'engine.lock'))).toBe(false);
+    // Migrated after: the engine's tables are there.
+    expect(outside(`SELECT count(*) AS n FROM __drizzle_migrations`)).not.toEqual([{ n: 0 }]);
+  });
+
+  it('stores what JSON cannot: undefined named parameters, non-finite numbers', () => {
+    const { sqlite, journal } = open();
+    const insert = sqlite.prepare(`INSERT INTO items (id, n, blob, big) VALUES (@id, @n, @blob, @big)`);
+    journal.unit(() => insert.run({ id: 'odd', n: 1, blob: undefined, big: Infinity }));
+    // What a replay would bind is what SQLite was given: undefined binds as NULL.
+    expect(readJournal(journalText(), 0)[0]!.writes[0]!.args).toEqual([
+      { id: 'odd', n: 1, blob: null, big: Infinity },
+    ]);
+    journal.commit();
+    expect(outside(`SELECT id, blob, big FROM items`)).toEqual([{ id: 'odd', blob: null, big: Infinity }]);
+  });
+
+  it('refuses what cannot be journaled inside a unit: a promise, exec, transaction control', async () => {
+    const { sqlite, journal } = open();
+    const insert = sqlite.prepare(`INSERT INTO items (id, n) VALUES (?, ?)`);
+    const begin = sqlite.prepare('SAVEPOINT mine');
+    expect(() =>
+      journal.unit(() => {
+        insert.run('async', 1);
+        return Promise.resolve();
+      }),
+    ).toThrow(/cannot return a promise/);
+    expect(() => journal.unit(() => sqlite.exec(`DELETE FROM items`))).toThrow(/inside a journaled unit/);
+    expect(() => journal.unit(() => begin.run())).toThrow(/inside a journaled unit/);
+    expect(journalText()).toBe('');
+    expect(journal.pending).toBe(0);
+
+    // Outside a unit, transaction control first commits the open batch.
+    journal.unit(() => insert.run('kept', 2));
+    begin.run();
+    sqlite.prepare('RELEASE mine').run();
+    expect(itemIds()).toEqual(['kept']);
+  });
+
+  it('when SQLite drops a batch and applying it again fails, refuses new units until it can, losing nothing', () => {
+    const { sqlite, journal } = open();
+    const insert = sqlite.prepare(`INSERT INTO items (id, n) VALUES (?, ?)`);
+    journal.unit(() => insert.run('a', 1));
+    // The journal cannot be read back for now (here: something else sits at its path).
+    const log = `${file}.guard-log`;
+    renameSync(log, `${log}.moved`);
+    mkdirSync(log);
+    expect(() =>
+      journal.unit(() => {
+        // OR ROLLBACK: SQLite itself rolls the whole batch back, as on e.g. a full disk.
+        sqlite.prepare(`INSERT OR ROLLBACK INTO items (id, n) VALUES ('a', 2)`).run();
+      }),
+    ).toThrow(/UNIQUE/);
+    expect(() => journal.unit(() => insert.run('b', 3))).toThrow(/Commands cannot be stored right now/);
+    expect(itemIds()).toEqual([]);
+
+    rmdirSync(log);
+    renameSync(`${log}.moved`, log);
+    journal.unit(() => insert.run('c', 4)); // applies 'a' again first
+    journal.commit();
+    expect(itemIds()).toEqual(['a', 'c']);
   });
 });
