@@ -52,6 +52,17 @@ function outside<T>(sql: string): T[] {
 const itemIds = () => outside<{ id: string }>(`SELECT id FROM items ORDER BY n, id`).map((r) => r.id);
 const journalText = () => readFileSync(`${file}.guard-log`, 'utf8');
 
+/** A process that journals `units` units in an open batch and is killed (-9) before it commits. */
+function crashWithUnits(units: number) {
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), file, String(units)],
+    { encoding: 'utf8' },
+  );
+  expect(child.signal, child.stderr).toBe('SIGKILL');
+  return child;
+}
+
 describe('the guard write journal', () => {
   it('acknowledges a unit once journaled; the batch commits later and empties the journal', () => {
     const { sqlite, journal } = open();
@@ -119,12 +130,7 @@ describe('the guard write journal', () => {
   });
 
   it('after kill -9 with a batch open, every acknowledged unit is replayed exactly once, and nothing else', () => {
-    const child = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), file, '40'],
-      { encoding: 'utf8' },
-    );
-    expect(child.signal, child.stderr).toBe('SIGKILL');
+    const child = crashWithUnits(40);
     expect(child.stdout.match(/^acked/gm)).toHaveLength(40);
     expect(child.stdout).toContain('failed unit refused');
     // The batch never committed: the database has none of it.
@@ -186,12 +192,7 @@ describe('the guard write journal', () => {
   });
 
   it('another opener (the CLI) applies a journal a dead engine left, before migrating; never a live one', () => {
-    const child = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, 'journal-crash-child.ts'), file, '3'],
-      { encoding: 'utf8' },
-    );
-    expect(child.signal, child.stderr).toBe('SIGKILL');
+    crashWithUnits(3);
 
     // While an engine holds the data dir, its journal is its own.
     writeFileSync(join(dir, 'engine.lock'), `${process.pid}\n`);
