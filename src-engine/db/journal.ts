@@ -328,6 +328,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
   }
 
   function commit(): void {
+    if (closed) return;
     if (stuck !== undefined) return recover();
     if (!open) return;
     if (!sqlite.inTransaction) return recover();

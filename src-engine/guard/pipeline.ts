@@ -38,7 +38,7 @@ export interface GuardDeps {
   rateLimiter: RateLimiter;
   quotas: Quotas;
   outbox: JobOutbox;
-  /** Ledger events emitted inside the guard's transaction are held until it commits. */
+  /** Ledger events emitted inside a command are held until it is durable, and dropped if it fails. */
   events: CommitEmitter<EngineEvent>;
   /** Most commands committed in one transaction (group commit); default 64, 256 with a journal. */
   maxBatch?: number;
@@ -65,8 +65,9 @@ const withoutKey = (input: unknown) => {
  * The one pipeline every command passes, from IPC or HTTP, in this order: validate -> authenticate ->
  * idempotency -> plan limits -> rate limit -> credit guard -> reserve -> enqueue. The last three and
  * the idempotency record commit in one SQLite savepoint, so a request either leaves a queued job
- * with its hold and its key, or nothing at all. Commands that arrive together share the transaction
- * around those savepoints (group-commit.ts); each answers only after that transaction committed.
+ * with its hold and its key, or nothing at all. Commands share the transaction around those
+ * savepoints (group-commit.ts); each answers only once it is durable: journaled (db/journal.ts), or
+ * without a journal, once that transaction committed.
  */
 export function createGuard(deps: GuardDeps): Guard {
   const { idempotency } = deps;
