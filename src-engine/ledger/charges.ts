@@ -69,6 +69,8 @@ interface OrgPlanRow {
   cycle_start: number;
   messages_included: number;
   ai_runs_included: number | null;
+  /** The unit's price in the price book; null when it has none (the plan's amount is a hard limit). */
+  price_micro: number | null;
 }
 
 export function createCharges(deps: {
@@ -91,17 +93,16 @@ export function createCharges(deps: {
     return {
       // Single-table lookups and correlated subqueries, not joins: several times faster in SQLite here,
       // and this runs on every guarded command.
+      // The unit's price comes along: one statement less on the paid path.
       org: sqlite.prepare<[string], OrgPlanRow>(
         `SELECT cycle_start,
                 (SELECT messages_included FROM plans WHERE id = o.plan_id) AS messages_included,
-                (SELECT ai_runs_included FROM plans WHERE id = o.plan_id) AS ai_runs_included
+                (SELECT ai_runs_included FROM plans WHERE id = o.plan_id) AS ai_runs_included,
+                (SELECT amount_micro FROM price_book WHERE key = '${u.price}') AS price_micro
          FROM organizations o WHERE id = ?`,
       ),
       usage: sqlite.prepare<[string, string], { used: number; held: number }>(
         `SELECT ${u.used} AS used, ${u.held} AS held FROM usage_counters WHERE org_id = ? AND cycle = ?`,
-      ),
-      price: sqlite.prepare<[], { amount_micro: number }>(
-        `SELECT amount_micro FROM price_book WHERE key = '${u.price}'`,
       ),
       hold: sqlite.prepare<[string, string, number]>(
         `INSERT INTO usage_counters (org_id, cycle, ${u.held}, updated_at) VALUES (?, ?, 1, ?)
@@ -149,8 +150,8 @@ export function createCharges(deps: {
     const counted = (usage?.used ?? 0) + (usage?.held ?? 0);
     let reservationId: string | null = null;
     if (included !== null && counted >= included) {
-      const price = s.price.get()?.amount_micro;
-      if (price === undefined) {
+      const price = org.price_micro;
+      if (price === null) {
         throw new AppError(
           'PLAN_LIMIT',
           `The plan includes ${included} ${unit === 'message' ? 'messages' : 'agent runs'} per cycle`,

@@ -114,10 +114,10 @@ export function createLedger(deps: LedgerDeps): Ledger {
   }
 
   function readBalance(orgId: string, at: number): Balance {
-    const cached = st.cachedBalance.get(orgAccount(orgId));
+    const cached = st.orgBalance.get({ account: orgAccount(orgId), org: orgId, at });
     const postedMicro = cached?.balance_micro ?? 0;
     // O(1) from the cached total; the expired holds not yet swept are few (the sweeper runs every 30 s).
-    const pendingMicro = cached ? cached.pending_micro - st.expiredUnswept.get(at, orgId)!.n : 0;
+    const pendingMicro = cached ? cached.pending_micro - cached.expired_micro : 0;
     return { orgId, postedMicro, pendingMicro, availableMicro: postedMicro - pendingMicro };
   }
 

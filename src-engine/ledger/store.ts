@@ -106,10 +106,19 @@ export function prepareStatements(sqlite: Sqlite) {
        ON CONFLICT(account) DO UPDATE SET pending_micro = pending_micro + excluded.pending_micro,
                                           updated_at = excluded.updated_at`,
     ),
-    /** Holds past their expiry that the sweeper has not marked yet: still in the cached total, no longer held. */
-    expiredUnswept: sqlite.prepare<[number, string], { n: number }>(
-      `SELECT coalesce(sum(amount_micro), 0) AS n FROM reservations
-       WHERE state = 'pending' AND expires_at <= ? AND org_id = ?`,
+    /**
+     * An org's cached balance and pending total, with its holds past their expiry that the sweeper has
+     * not marked yet (still in the cached total, no longer held): one statement, as the credit guard
+     * reads it on every paid command.
+     */
+    orgBalance: sqlite.prepare<
+      { account: string; org: string; at: number },
+      { balance_micro: number; pending_micro: number; expired_micro: number }
+    >(
+      `SELECT balance_micro, pending_micro,
+              (SELECT coalesce(sum(amount_micro), 0) FROM reservations
+               WHERE state = 'pending' AND expires_at <= @at AND org_id = @org) AS expired_micro
+       FROM account_balances WHERE account = @account`,
     ),
     addBalance: sqlite.prepare<[string, string | null, number, number], { balance_micro: number }>(
       `INSERT INTO account_balances (account, org_id, balance_micro, updated_at) VALUES (?, ?, ?, ?)
