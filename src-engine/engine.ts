@@ -101,7 +101,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const db = openDatabase(config.dbFile, { migrate: !journaled, replayJournal: !journaled });
   const { sqlite } = db;
   const opened: { close(): unknown }[] = [db];
-  const closeOpened = () => Promise.allSettled(opened.reverse().map((o) => o.close()));
+  // Each close in its own promise: one that throws must not skip the rest (the database last).
+  const closeOpened = () => Promise.allSettled(opened.reverse().map(async (o) => o.close()));
   try {
     // The engine holding the data-dir lock acknowledges guarded commands from a write journal
     // (db/journal.ts). What a crash left in it is replayed first, on the schema it was written for;

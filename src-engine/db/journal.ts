@@ -77,8 +77,6 @@ interface Write {
 export const journalFile = (dbFile: string) => `${dbFile}.guard-log`;
 
 const STATE_TABLE = 'guard_journal_state';
-/** Statements that open or end transactions: they can be neither journaled nor let through a batch. */
-const TX_CONTROL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 
 /** A journal whose content cannot be applied as it is (as opposed to a database that cannot write now). */
 class JournalContentError extends Error {}
@@ -107,7 +105,13 @@ function storable(args: Args): Args {
   };
   let changed = false;
   const out = args.map((a) => {
-    if (a !== null && typeof a === 'object' && !Buffer.isBuffer(a) && !Array.isArray(a)) {
+    if (Array.isArray(a)) {
+      // An array binds its elements as positional parameters.
+      const fixed = storable(a as Args);
+      if (fixed !== a) changed = true;
+      return fixed;
+    }
+    if (a !== null && typeof a === 'object' && !Buffer.isBuffer(a)) {
       const named = a as Record<string, unknown>;
       let copy: Record<string, unknown> | undefined;
       for (const k in named) {
@@ -150,17 +154,16 @@ export function readJournal(text: string, applied: number): { seq: number; write
     const writes = rec.w.map(([id, args]) => {
       const sql = sqlById.get(id);
       if (sql === undefined) throw new JournalContentError(`line ${i + 1} names unknown statement ${id}`);
-      return { sql, args: revive(args) as Args };
+      try {
+        return { sql, args: revive(args) as Args };
+      } catch (err) {
+        throw new JournalContentError(
+          `line ${i + 1} has a parameter that cannot be read: ${errorMessage(err)}`,
+        );
+      }
     });
     units.push({ seq: rec.q, writes });
   }
-  units.forEach((u, i) => {
-    if (u.seq !== applied + 1 + i) {
-      throw new JournalContentError(
-        `unit ${u.seq} follows unit ${applied + i}: units are missing (the database's last commit was lost, or the journal belongs to another database)`,
-      );
-    }
-  });
   return units;
 }
 
@@ -180,36 +183,51 @@ function appliedSeq(raw: Raw): number {
   return raw.prepare(`SELECT applied_seq FROM ${STATE_TABLE} WHERE id = 1`).pluck().get() as number;
 }
 
+/** SQLite errors that say the database cannot write right now, not that a statement is refused. */
+const TRANSIENT = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|NOMEM|READONLY|CANTOPEN|INTERRUPT|PROTOCOL)/;
+const isTransient = (err: unknown) => TRANSIENT.test(String((err as { code?: unknown }).code ?? ''));
+
 /**
- * Applies the units of `text` after the database's last one, in one IMMEDIATE transaction (read again
- * inside it, so two openers never apply a unit twice). Returns the database's last unit number after.
+ * Applies the units of `text` after the database's last one, in order, in one IMMEDIATE transaction
+ * (the last number is read inside it, so two openers never apply a unit twice), each unit in its own
+ * savepoint. Stops before a gap in the numbering or a unit the database refuses, keeping the units
+ * before it: `failed` says why. Transient errors (busy, I/O, full) throw, applying nothing.
  */
-function applyText(raw: Raw, text: string): { applied: number; replayed: number } {
+function applyText(raw: Raw, text: string): { applied: number; replayed: number; failed?: unknown } {
   return raw
     .transaction(() => {
       const applied = appliedSeq(raw);
       const units = readJournal(text, applied);
       const cache = new Map<string, Statement>();
-      for (const u of units) {
-        for (const w of u.writes) {
+      const applyUnit = raw.transaction((writes: Write[]) => {
+        for (const w of writes) {
           let s = cache.get(w.sql);
           if (!s) cache.set(w.sql, (s = raw.prepare(w.sql)));
           s.run(...w.args);
         }
+      });
+      let last = applied;
+      let failed: unknown;
+      for (const u of units) {
+        if (u.seq !== last + 1) {
+          failed = new JournalContentError(
+            `unit ${u.seq} follows unit ${last}: units are missing (the database's last commit was lost, or the journal belongs to another database)`,
+          );
+          break;
+        }
+        try {
+          applyUnit(u.writes);
+        } catch (err) {
+          if (isTransient(err)) throw err;
+          failed = new JournalContentError(`unit ${u.seq} was refused: ${errorMessage(err)}`);
+          break;
+        }
+        last = u.seq;
       }
-      const last = units.at(-1)?.seq ?? applied;
       raw.prepare(`UPDATE ${STATE_TABLE} SET applied_seq = ? WHERE id = 1`).run(last);
-      return { applied: last, replayed: units.length };
+      return { applied: last, replayed: last - applied, ...(failed !== undefined && { failed }) };
     })
     .immediate();
-}
-
-/** An error that says the journal's content, not the database's state right now, is at fault. */
-function isContentProblem(err: unknown): boolean {
-  if (err instanceof JournalContentError) return true;
-  const code = (err as { code?: unknown }).code;
-  // Deterministic refusals of a statement (schema, constraints), unlike BUSY, IOERR, FULL, NOMEM.
-  return typeof code === 'string' && /^SQLITE_(ERROR|CONSTRAINT|MISMATCH|RANGE|TOOBIG)/.test(code);
 }
 
 /**
@@ -225,16 +243,25 @@ function replayJournal(raw: Raw, dbFile: string): JournalReplay & { applied: num
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  let r: ReturnType<typeof applyText>;
   try {
-    const r = applyText(raw, text);
-    if (text !== '') writeFileSync(file, '');
-    return r;
+    r = applyText(raw, text);
   } catch (err) {
-    if (!isContentProblem(err)) throw err;
-    const aside = `${file}.${Date.now()}.unapplied`;
-    renameSync(file, aside);
-    return { applied: appliedSeq(raw), replayed: 0, setAside: { file: aside, reason: errorMessage(err) } };
+    if (!(err instanceof JournalContentError)) throw err; // transient: nothing applied, try again later
+    r = { applied: appliedSeq(raw), replayed: 0, failed: err };
   }
+  if (r.failed === undefined) {
+    if (text !== '') writeFileSync(file, '');
+    return { applied: r.applied, replayed: r.replayed };
+  }
+  // What could be applied is; the file is kept whole, under another name, for whoever looks into it.
+  const aside = `${file}.${Date.now()}.unapplied`;
+  renameSync(file, aside);
+  return {
+    applied: r.applied,
+    replayed: r.replayed,
+    setAside: { file: aside, reason: errorMessage(r.failed) },
+  };
 }
 
 /**
@@ -304,6 +331,12 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
    */
   let stuck: unknown;
 
+  function shutdown(): void {
+    if (closed) return;
+    closed = true;
+    closeSync(fd);
+  }
+
   function emptyJournal(): void {
     ftruncateSync(fd, 0);
     size = 0;
@@ -312,18 +345,23 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
 
   /** Applies the journal again after SQLite dropped the open batch; refuses new units until it works. */
   function recover(): void {
+    const unavailable = (why: string) =>
+      new AppError(
+        'UNAVAILABLE',
+        `Commands cannot be stored right now (${why}); those already accepted are kept in ${file}`,
+      );
+    // Inside another transaction of this process the units would only be a savepoint of it.
+    if (sqlite.inTransaction) throw unavailable('a transaction is open');
     open = false;
     units = 0;
     try {
-      applyText(raw, readFileSync(file, 'utf8'));
+      const r = applyText(raw, readFileSync(file, 'utf8'));
+      if (r.failed !== undefined) throw r.failed;
       emptyJournal();
       stuck = undefined;
     } catch (err) {
       stuck = err;
-      throw new AppError(
-        'UNAVAILABLE',
-        `Commands cannot be stored right now (${errorMessage(err)}); those already accepted are kept in ${file}`,
-      );
+      throw unavailable(errorMessage(err));
     }
   }
 
@@ -373,17 +411,25 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
   }
 
   // --- wrapping the connection ---------------------------------------------------------------
+  // Also while a re-apply is owed: nothing may commit ahead of units already answered.
   const barrier = () => {
-    if (open && !inUnit) commit();
+    if ((open || stuck !== undefined) && !inUnit) commit();
+  };
+  /** SQLite rolled the batch back under a unit that went on (it caught the error): stop it. */
+  const checkBatch = () => {
+    if (inUnit && !sqlite.inTransaction) throw new Error('The batch was rolled back under this unit');
   };
   sqlite.prepare = function (this: Sqlite, source: string) {
     const stmt = origPrepare.call(this, source) as Statement;
-    const control = stmt.readonly && TX_CONTROL.test(source);
+    // Read-only without rows: transaction control (BEGIN ... RELEASE, with or without comments),
+    // ATTACH, setting pragmas. Neither journaled nor allowed past an open batch.
+    const control = stmt.readonly && !stmt.reader;
     if (stmt.readonly && !control) return stmt;
     for (const method of ['run', 'get', 'all', 'iterate'] as const) {
       const orig = stmt[method] as (...a: Args) => unknown;
       (stmt as unknown as Record<string, unknown>)[method] = function (this: Statement, ...args: Args) {
         if (control && inUnit) throw new Error(`${source} inside a journaled unit`);
+        checkBatch();
         barrier();
         const result = orig.apply(this, args);
         if (inUnit) recorded.push([source, args]);
@@ -427,6 +473,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
         } catch {
           // Closing anyway: the batch's units are in the journal, and the next opening applies them.
         }
+        shutdown();
       }
       return orig.apply(this, args);
     };
@@ -438,6 +485,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
     if (typeof (value as { then?: unknown } | null)?.then === 'function') {
       throw new TypeError('A journaled unit cannot return a promise');
     }
+    checkBatch();
     if (recorded.length > 0) append(recorded);
     return value;
   });
@@ -484,8 +532,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
       try {
         commit();
       } finally {
-        closed = true;
-        closeSync(fd);
+        shutdown();
       }
     },
   };

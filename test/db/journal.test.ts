@@ -191,6 +191,33 @@ describe('the guard write journal', () => {
     expect(itemIds()).toEqual(['whole', 'torn']);
   });
 
+  it('applies the units before one the database refuses, and sets the journal aside from there', () => {
+    const { sqlite, journal } = open();
+    const insert = sqlite.prepare(`INSERT INTO items (id, n) VALUES (?, ?)`);
+    for (const [id, n] of [
+      ['one', 1],
+      ['two', 2],
+      ['three', 3],
+    ] as const)
+      journal.unit(() => insert.run(id, n));
+    const text = journalText();
+    sqlite.close(); // commits them
+    // A fresh database where 'two' exists already (as a unit applied by some other path would leave it).
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    const db = new Database(file);
+    db.exec(`CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER NOT NULL, blob BLOB, big INTEGER);
+             CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+             INSERT INTO items (id, n) VALUES ('two', 0);`);
+    db.close();
+    writeFileSync(`${file}.guard-log`, text);
+
+    const reopened = open().journal;
+    expect(reopened.replayed).toBe(1);
+    expect(reopened.setAside?.reason).toMatch(/unit 2 was refused: UNIQUE/);
+    expect(itemIds().sort()).toEqual(['one', 'two']);
+    expect(outside(`SELECT applied_seq FROM guard_journal_state`)).toEqual([{ applied_seq: 1 }]);
+  });
+
   it('another opener (the CLI) applies a journal a dead engine left, before migrating; never a live one', () => {
     crashWithUnits(3);
 
@@ -237,8 +264,23 @@ describe('the guard write journal', () => {
     ).toThrow(/cannot return a promise/);
     expect(() => journal.unit(() => sqlite.exec(`DELETE FROM items`))).toThrow(/inside a journaled unit/);
     expect(() => journal.unit(() => begin.run())).toThrow(/inside a journaled unit/);
+    const commented = sqlite.prepare('/* hidden */ COMMIT');
+    expect(() => journal.unit(() => commented.run())).toThrow(/inside a journaled unit/);
     expect(journalText()).toBe('');
     expect(journal.pending).toBe(0);
+    // A unit that catches SQLite rolling the batch back, and goes on, is stopped before it writes more.
+    expect(() =>
+      journal.unit(() => {
+        insert.run('first', 0);
+        try {
+          sqlite.prepare(`INSERT OR ROLLBACK INTO items (id, n) VALUES ('first', 0)`).run();
+        } catch {
+          insert.run('after the rollback', 0);
+        }
+      }),
+    ).toThrow(/rolled back under this unit/);
+    expect(journalText()).toBe('');
+    expect(itemIds()).toEqual([]);
 
     // Outside a unit, transaction control first commits the open batch.
     journal.unit(() => insert.run('kept', 2));
@@ -262,6 +304,8 @@ describe('the guard write journal', () => {
       }),
     ).toThrow(/UNIQUE/);
     expect(() => journal.unit(() => insert.run('b', 3))).toThrow(/Commands cannot be stored right now/);
+    // Nor may any other write of the process go ahead of the answered units.
+    expect(() => insert.run('outside', 5)).toThrow(/Commands cannot be stored right now/);
     expect(itemIds()).toEqual([]);
 
     rmdirSync(log);
