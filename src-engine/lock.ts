@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from './errors.ts';
 
@@ -33,28 +33,34 @@ export function lockHolder(dataDir: string): number | undefined {
 export function acquireDataDirLock(dataDir: string): DataDirLock {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, 'engine.lock');
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      let released = false;
-      return {
-        file,
-        release() {
-          if (released) return;
-          released = true;
-          if (lockHolder(dataDir) === process.pid) rmSync(file, { force: true });
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = lockHolder(dataDir);
-      if (holder !== undefined && holder !== process.pid) {
-        throw new AppError('CONFLICT', `Another engine (pid ${holder}) is already running on ${dataDir}`);
+  // The pid goes into a file of our own first, which is then linked as the lock: the lock never exists
+  // empty, as it would between creating and writing it (another process would read that as stale).
+  const mine = `${file}.${process.pid}`;
+  writeFileSync(mine, `${process.pid}\n`);
+  try {
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        linkSync(mine, file);
+        let released = false;
+        return {
+          file,
+          release() {
+            if (released) return;
+            released = true;
+            if (lockHolder(dataDir) === process.pid) rmSync(file, { force: true });
+          },
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = lockHolder(dataDir);
+        if (holder !== undefined && holder !== process.pid) {
+          throw new AppError('CONFLICT', `Another engine (pid ${holder}) is already running on ${dataDir}`);
+        }
+        rmSync(file, { force: true });
       }
-      rmSync(file, { force: true });
     }
+    throw new AppError('CONFLICT', `Could not lock ${dataDir}`);
+  } finally {
+    rmSync(mine, { force: true });
   }
-  throw new AppError('CONFLICT', `Could not lock ${dataDir}`);
 }
