@@ -1,11 +1,12 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type {
   OperationInput,
   OperationName,
   OperationOutput,
 } from '../../../src-engine/contracts/operations.ts';
 import { useClient } from '../client/context.ts';
-import { ClientError, toClientError } from '../client/errors.ts';
+import { toClientError, type ClientError } from '../client/errors.ts';
+import { createPager, type PagerState } from './pager.ts';
 import {
   REFRESH_DEBOUNCE_MS,
   useDebounced,
@@ -34,7 +35,7 @@ export interface Paged<T> {
   reload(): void;
 }
 
-/** A cursor-paged list, newest first: the first page, then more on demand. */
+/** A cursor-paged list, newest first: the first page, then more on demand (state in pager.ts). */
 export function usePaged<N extends PagedName>(
   name: N,
   input: Omit<OperationInput<N>, 'cursor'>,
@@ -42,67 +43,55 @@ export function usePaged<N extends PagedName>(
 ): Paged<Item<N>> {
   const client = useClient();
   const key = JSON.stringify(input);
-  const [items, setItems] = useState<Item<N>[]>([]);
-  const [status, setStatus] = useState<Paged<Item<N>>['status']>('loading');
-  const [error, setError] = useState<ClientError>();
-  const [loadingMore, setLoadingMore] = useState(false);
-  const cursor = useRef<string | undefined>(undefined);
-  const [hasMore, setHasMore] = useState(false);
-  const generation = useRef(0);
-
-  const fetchPage = useCallback(
-    async (after: string | undefined) => {
-      const page = (await client.call(name, {
-        ...(JSON.parse(key) as object),
-        ...(after === undefined ? {} : { cursor: after }),
-      } as OperationInput<N>)) as { items: Item<N>[]; nextCursor?: string | null };
-      cursor.current = page.nextCursor ?? undefined;
-      setHasMore(cursor.current !== undefined);
-      return page.items;
-    },
+  const [state, setState] = useState<PagerState<Item<N>>>(() => ({
+    status: 'loading',
+    items: [],
+    error: undefined,
+    hasMore: false,
+    loadingMore: false,
+  }));
+  const pager = useMemo(
+    () =>
+      createPager<Item<N>>({
+        async fetchPage(cursor) {
+          try {
+            const page = (await client.call(name, {
+              ...(JSON.parse(key) as object),
+              ...(cursor === undefined ? {} : { cursor }),
+            } as OperationInput<N>)) as { items: Item<N>[]; nextCursor?: string | null };
+            return { items: page.items, next: page.nextCursor ?? undefined };
+          } catch (err) {
+            throw toClientError(err);
+          }
+        },
+        onChange: setState,
+      }),
     [client, name, key],
   );
 
-  const reload = useCallback(() => {
-    const gen = ++generation.current;
-    fetchPage(undefined).then(
-      (first) => {
-        if (gen !== generation.current) return;
-        setItems(first);
-        setError(undefined);
-        setStatus('ready');
-      },
-      (err: unknown) => {
-        if (gen !== generation.current) return;
-        setError(toClientError(err));
-        setStatus('error');
-      },
-    );
-  }, [fetchPage]);
-
   useEffect(() => {
-    setStatus('loading');
-    setItems([]);
-    reload();
-  }, [reload]);
+    setState(pager.state);
+    void pager.reload();
+    return () => pager.dispose();
+  }, [pager]);
 
-  const loadMore = useCallback(() => {
-    if (cursor.current === undefined || loadingMore) return;
-    const gen = generation.current;
-    setLoadingMore(true);
-    fetchPage(cursor.current)
-      .then(
-        (more) => gen === generation.current && setItems((prev) => [...prev, ...more]),
-        (err: unknown) => gen === generation.current && setError(toClientError(err)),
-      )
-      .finally(() => setLoadingMore(false));
-  }, [fetchPage, loadingMore]);
-
-  const refresh = useDebounced(reload, REFRESH_DEBOUNCE_MS);
+  // An event or a reconnection refreshes the list without dropping the pages loaded with "more".
+  const refresh = useDebounced(() => void pager.reload(true), REFRESH_DEBOUNCE_MS);
   const refreshOn = opts.refreshOn;
-  useEngineEvents((e) => {
-    if (refreshOn?.(e)) refresh();
-  }, reload);
+  useEngineEvents(
+    (e) => {
+      if (refreshOn?.(e)) refresh();
+    },
+    () => void pager.reload(true),
+  );
 
-  return { status, items, error, hasMore, loadingMore, loadMore, reload };
+  return {
+    status: state.status,
+    items: state.items,
+    error: state.error as ClientError | undefined,
+    hasMore: state.hasMore,
+    loadingMore: state.loadingMore,
+    loadMore: useCallback(() => void pager.loadMore(), [pager]),
+    reload: useCallback(() => void pager.reload(), [pager]),
+  };
 }
