@@ -38,6 +38,17 @@ export function formatDateTime(ms: number, locale: Locale): string {
   return new Intl.DateTimeFormat(INTL_LOCALE[locale], { dateStyle: 'short', timeStyle: 'medium' }).format(ms);
 }
 
+/** The time of day on the user's clock, 24-hour "14:05:09": for log lines (any locale reads it alike). */
+export function formatClock(ms: number, timeZone?: string): string {
+  return new Intl.DateTimeFormat('en-GB', {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+    ...(timeZone && { timeZone }),
+  }).format(ms);
+}
+
 export function formatDate(ms: number, locale: Locale): string {
   return new Intl.DateTimeFormat(INTL_LOCALE[locale], { dateStyle: 'medium' }).format(ms);
 }

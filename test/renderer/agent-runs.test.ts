@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src-engine/contracts/agents.ts';
+import { formatClock } from '../../src-renderer/src/format.ts';
 import { es } from '../../src-renderer/src/i18n/es.ts';
 import { logLine, runLogLines, useRuns } from '../../src-renderer/src/state/agent-runs.tsx';
 
@@ -50,7 +51,8 @@ describe('agent runs in the UI', () => {
       run({ status: 'running', startedAt: Date.UTC(2026, 10, 20, 12, 0, 5) }),
     );
     expect(running).toHaveLength(1);
-    expect(running[0]).toContain('[12:00:05]');
+    // The user's clock, not UTC (formatClock's own test pins the zone).
+    expect(running[0]).toContain(`[${formatClock(Date.UTC(2026, 10, 20, 12, 0, 5))}]`);
     expect(running[0]).toContain('Estado: en marcha');
     const done = runLogLines(
       es,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCredits, formatDuration, formatPercent } from '../../src-renderer/src/format.ts';
+import { formatClock, formatCredits, formatDuration, formatPercent } from '../../src-renderer/src/format.ts';
 
 describe('formatCredits (micro-credits, exact)', () => {
   it.each([
@@ -25,5 +25,15 @@ describe('formatCredits (micro-credits, exact)', () => {
     expect(formatPercent(0.851, 'es')).toMatch(/^85\s%$/);
     expect(formatDuration(42, 'en')).toBe('42 sec');
     expect(formatDuration(7200, 'es')).toBe('2 h');
+  });
+});
+
+describe('formatClock', () => {
+  it('says the time of day on the given clock, 24-hour, zero-padded', () => {
+    const at = Date.UTC(2026, 10, 20, 12, 0, 5);
+    expect(formatClock(at, 'America/Mexico_City')).toBe('06:00:05');
+    expect(formatClock(at, 'Europe/Madrid')).toBe('13:00:05');
+    expect(formatClock(Date.UTC(2026, 10, 20, 23, 59, 59), 'UTC')).toBe('23:59:59');
+    expect(formatClock(Date.UTC(2026, 10, 21, 0, 0, 1), 'UTC')).toBe('00:00:01');
   });
 });

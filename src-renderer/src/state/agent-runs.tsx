@@ -6,6 +6,7 @@ import type { EngineEvent } from '../../../src-engine/contracts/events.ts';
 import { useClient } from '../client/context.ts';
 import type { EngineClient } from '../client/engine-client.ts';
 import { TerminalBuffer } from '../components/terminal/terminal-buffer.ts';
+import { formatClock } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { useT } from '../i18n/index.ts';
 import { useEngineEvents, useOperation } from './use-operation.ts';
@@ -37,7 +38,7 @@ const RUN_POLL_MS = 5000;
 /** The log lines a change of a run's state adds to its terminal (ANSI-coloured, translated). */
 export function runLogLines(t: Dictionary, prev: AgentRun | undefined, next: AgentRun): string[] {
   if (prev?.status === next.status) return [];
-  const time = new Date(next.finishedAt ?? next.startedAt ?? next.createdAt).toISOString().slice(11, 19);
+  const time = formatClock(next.finishedAt ?? next.startedAt ?? next.createdAt);
   const lines = [
     `${ESC}90m[${time}]${ESC}0m ${ESC}${STATUS_COLOUR[next.status]}m${t.agents.log.status(t.agents.status[next.status])}${ESC}0m`,
   ];
