@@ -60,9 +60,9 @@ export interface JournalReplay {
   /** Units applied from it. */
   replayed: number;
   /**
-   * It could not be applied (damaged, numbered after a gap — e.g. the last commit before a power loss
-   * was lost —, or a statement the database refuses): it was renamed to `file`, untouched, and the
-   * database is as before it.
+   * It could not be applied whole (damaged, numbered after a gap — e.g. the last commit before a power
+   * loss was lost —, or a unit the database refuses): the units before the problem were applied (none
+   * of a damaged file), and the file was renamed to `file`, untouched.
    */
   setAside?: { file: string; reason: string };
 }
