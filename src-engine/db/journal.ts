@@ -172,6 +172,12 @@ interface Raw {
   transaction: Sqlite['transaction'];
 }
 
+/** The connection's own prepare and transaction, bound: taken before the journal wraps them. */
+const rawOf = (sqlite: Sqlite): Raw => ({
+  prepare: sqlite.prepare.bind(sqlite),
+  transaction: sqlite.transaction.bind(sqlite),
+});
+
 /** The database's number of the last unit it holds (creating the bookkeeping row the first time). */
 function appliedSeq(raw: Raw): number {
   raw
@@ -281,10 +287,7 @@ export function replayLeftJournal(sqlite: Sqlite, dbFile: string): JournalReplay
     return undefined;
   }
   try {
-    const { replayed, setAside } = replayJournal(
-      { prepare: (sql) => sqlite.prepare(sql), transaction: sqlite.transaction.bind(sqlite) },
-      dbFile,
-    );
+    const { replayed, setAside } = replayJournal(rawOf(sqlite), dbFile);
     return { replayed, ...(setAside && { setAside }) };
   } finally {
     lock.release();
@@ -298,12 +301,7 @@ export function replayLeftJournal(sqlite: Sqlite, dbFile: string): JournalReplay
  */
 export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal & JournalReplay {
   const file = journalFile(dbFile);
-  const origPrepare = sqlite.prepare;
-  const origTransaction = sqlite.transaction;
-  const raw: Raw = {
-    prepare: (sql) => origPrepare.call(sqlite, sql) as Statement,
-    transaction: origTransaction.bind(sqlite) as Sqlite['transaction'],
-  };
+  const raw = rawOf(sqlite);
   const opened = replayJournal(raw, dbFile);
   const st = {
     setApplied: raw.prepare(`UPDATE ${STATE_TABLE} SET applied_seq = ? WHERE id = 1`),
@@ -419,8 +417,8 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
   const checkBatch = () => {
     if (inUnit && !sqlite.inTransaction) throw new Error('The batch was rolled back under this unit');
   };
-  sqlite.prepare = function (this: Sqlite, source: string) {
-    const stmt = origPrepare.call(this, source) as Statement;
+  sqlite.prepare = function (source: string) {
+    const stmt = raw.prepare(source);
     // Read-only without rows: transaction control (BEGIN ... RELEASE, with or without comments),
     // ATTACH, setting pragmas. Neither journaled nor allowed past an open batch.
     const control = stmt.readonly && !stmt.reader;
@@ -439,8 +437,8 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
     return stmt;
   } as Sqlite['prepare'];
 
-  sqlite.transaction = function (this: Sqlite, fn: (...a: Args) => unknown) {
-    const tx = origTransaction.call(this, fn);
+  sqlite.transaction = function (fn: (...a: Args) => unknown) {
+    const tx = raw.transaction(fn);
     const wrap = (variant: (...a: Args) => unknown) =>
       function (this: unknown, ...args: Args) {
         barrier();
@@ -479,7 +477,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
     };
   }
 
-  const unitTx = origTransaction.call(sqlite, (work: () => unknown) => {
+  const unitTx = raw.transaction((work: () => unknown) => {
     const value = work();
     // Checked before the append: better-sqlite3 rejects it after, rolling back what is journaled.
     if (typeof (value as { then?: unknown } | null)?.then === 'function') {
