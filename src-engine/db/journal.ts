@@ -307,6 +307,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
     setApplied: raw.prepare(`UPDATE ${STATE_TABLE} SET applied_seq = ? WHERE id = 1`),
     begin: raw.prepare('BEGIN IMMEDIATE'),
     commit: raw.prepare('COMMIT'),
+    rollback: raw.prepare('ROLLBACK'),
   };
   // 'w' and writes at explicit offsets, not 'a': on Windows a file opened for appending cannot be
   // truncated.
@@ -517,6 +518,10 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
           } catch {
             // Owed: the next unit or commit tries again, and refuses until it works.
           }
+        } else if (open && units === 0) {
+          // A batch holding no unit would keep SQLite's write lock with nothing to commit.
+          st.rollback.run();
+          open = false;
         }
         throw err;
       } finally {

@@ -268,8 +268,8 @@ export const sentMessages = sqliteTable(
     sentAt: integer('sent_at'),
   },
   (t) => [
-    // Also the index for lookups by org alone (its leading column): no separate org index to write.
-    uniqueIndex('sent_messages_idem').on(t.orgId, t.idempotencyKey),
+    // No index on the idempotency key: `idempotency_keys` holds it once (guard/idempotency.ts); a second
+    // index of random keys cost each keyed send another random page in every batch commit.
     // Webhook acks name the message by WhatsApp's id; queued messages have none, so they cost no entry.
     index('sent_messages_evolution')
       .on(t.evolutionMessageId)

@@ -15,7 +15,10 @@ import type { RateLimiter } from './rate-limit.ts';
 export interface Command<S extends z.ZodType, O> {
   readonly name: string;
   readonly schema: S;
-  /** Plan limits (PLAN_LIMIT, NOT_FOUND): read-only; run before the rate limit and again in the transaction. */
+  /**
+   * Plan limits (PLAN_LIMIT, NOT_FOUND): read-only; run before the rate limit, in the transaction (and
+   * before it too when the rate limit has to be awaited).
+   */
   check?(principal: Principal, input: z.output<S>): void;
   /**
    * Inside the guard's transaction: charge (credit guard + reserve through `Charges`), write the rows,
@@ -73,21 +76,25 @@ export function createGuard(deps: GuardDeps): Guard {
   const { idempotency } = deps;
   const group = createGroupCommit(deps);
 
-  /** Inside the (group) transaction, in the command's own savepoint. */
+  /**
+   * Inside the (group) transaction, in the command's own savepoint. `limit` is the rate limit when it
+   * is decided at once; otherwise it was awaited before, and the checks before it are made again here
+   * under the write lock: a twin request may have committed meanwhile, or earlier in the same batch.
+   */
   function commitOne<S extends z.ZodType, O>(
     cmd: Command<S, O>,
     principal: Principal,
     input: z.output<S>,
     key: string | undefined,
     hash: string,
+    limit?: () => void,
   ): { output: O; after?: () => Promise<void> } {
-    // Re-checked under the write lock: a twin request may have committed while we waited, or earlier
-    // in the same batch.
     if (key !== undefined) {
       const stored = idempotency.lookup(principal.orgId, key, hash);
       if (stored !== undefined) return { output: stored as O };
     }
     cmd.check?.(principal, input);
+    limit?.();
     const { output, job } = cmd.execute(principal, input);
     const after = job && deps.outbox.stage(job);
     if (key !== undefined) idempotency.record(principal.orgId, key, cmd.name, hash, output);
@@ -100,13 +107,21 @@ export function createGuard(deps: GuardDeps): Guard {
       const principal = deps.authenticate(credential);
       const key = (input as { idempotencyKey?: string }).idempotencyKey;
       const hash = key === undefined ? '' : bodyHash(cmd.name, withoutKey(input));
-      if (key !== undefined) {
-        const stored = idempotency.lookup(principal.orgId, key, hash);
-        if (stored !== undefined) return stored as O;
+      const { orgId } = principal;
+      const { consumeNow } = deps.rateLimiter;
+      let limit: (() => void) | undefined;
+      if (consumeNow) {
+        // Every step in one pass, inside the transaction: one read of the key and of the plan limits.
+        limit = () => consumeNow(orgId, deps.quotas.rateLimitPerMin(orgId));
+      } else {
+        if (key !== undefined) {
+          const stored = idempotency.lookup(orgId, key, hash);
+          if (stored !== undefined) return stored as O;
+        }
+        cmd.check?.(principal, input);
+        await deps.rateLimiter.consume(orgId, deps.quotas.rateLimitPerMin(orgId));
       }
-      cmd.check?.(principal, input);
-      await deps.rateLimiter.consume(principal.orgId, deps.quotas.rateLimitPerMin(principal.orgId));
-      const done = await group.run(() => commitOne(cmd, principal, input, key, hash));
+      const done = await group.run(() => commitOne(cmd, principal, input, key, hash, limit));
       await done.after?.();
       return done.output;
     },

@@ -105,6 +105,28 @@ describe('the guard write journal', () => {
     expect(itemIds()).toEqual(['kept', 'also kept']);
   });
 
+  it('a batch whose only unit threw is not left open holding the write lock', () => {
+    const { sqlite, journal } = open();
+    const insert = sqlite.prepare(`INSERT INTO items (id, n) VALUES (?, ?)`);
+    expect(() =>
+      journal.unit(() => {
+        throw new Error('refused before writing');
+      }),
+    ).toThrow('refused');
+    expect(sqlite.inTransaction).toBe(false);
+    expect(journal.pending).toBe(0);
+    // Another process can write at once (a held lock would make it time out).
+    const other = new Database(file, { timeout: 0 });
+    try {
+      other.prepare(`INSERT INTO items (id, n) VALUES ('other', 1)`).run();
+    } finally {
+      other.close();
+    }
+    journal.unit(() => insert.run('next', 2));
+    journal.commit();
+    expect(itemIds()).toEqual(['other', 'next']);
+  });
+
   it('any other write of the process commits the open batch first, so it is never journaled or lost', () => {
     const { sqlite, journal } = open();
     const insert = sqlite.prepare(`INSERT INTO items (id, n) VALUES (?, ?)`);

@@ -1,0 +1,1 @@
+DROP INDEX `sent_messages_idem`;
