@@ -102,3 +102,25 @@ describe('a hold that expired while its work waited', () => {
     expect(ledger.verify().ok).toBe(true);
   });
 });
+
+describe('admission', () => {
+  it("runs only inside the caller's transaction, whose rollback takes its count and its hold back", () => {
+    expect(() => charges.admit(orgId, 'message', { reference: 'message:m1', ttlMs: HOUR })).toThrow(
+      /transaction/,
+    );
+    expect(() =>
+      db.sqlite.transaction(() => {
+        expect(charges.admit(orgId, 'message', { reference: 'message:m1', ttlMs: HOUR }).free).toBe(false);
+        expect(ledger.balance(orgId).pendingMicro).toBe(PRICE);
+        throw new Error('the command failed after admitting');
+      })(),
+    ).toThrow('the command failed');
+    expect(ledger.balance(orgId)).toMatchObject({ pendingMicro: 0, availableMicro: PRICE });
+    const held = db.sqlite
+      .prepare(`SELECT messages_held AS n FROM usage_counters WHERE org_id = ?`)
+      .pluck()
+      .get(orgId);
+    expect(held).toBe(0);
+    expect(ledger.verify().ok).toBe(true);
+  });
+});

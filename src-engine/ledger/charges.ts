@@ -48,7 +48,11 @@ export interface RenewOptions {
 }
 
 export interface Charges {
-  /** Counts the unit and holds its price if it is beyond the plan; inside the caller's transaction. */
+  /**
+   * Counts the unit and holds its price if it is beyond the plan. Only inside the caller's transaction,
+   * without a savepoint of its own (one per guarded command saved): a failure part-way leaves what it
+   * wrote to the caller's rollback, so the caller must let its errors roll the transaction back.
+   */
   admit(orgId: string, unit: Unit, opts: AdmitOptions): Admission;
   /**
    * Just before the work starts (inside the caller's transaction): a hold that expired while the unit
@@ -139,7 +143,8 @@ export function createCharges(deps: {
     }
   }
 
-  const admitTx = sqlite.transaction((orgId: string, unit: Unit, opts: AdmitOptions): Admission => {
+  function admit(orgId: string, unit: Unit, opts: AdmitOptions): Admission {
+    if (!sqlite.inTransaction) throw new Error("Charges.admit needs the caller's transaction");
     const s = st[unit];
     const at = now();
     const org = s.org.get(orgId);
@@ -170,7 +175,7 @@ export function createCharges(deps: {
     }
     s.hold.run(orgId, cycle, at);
     return { orgId, unit, cycle, free: reservationId === null, reservationId };
-  });
+  }
 
   const settleTx = sqlite.transaction((a: Admission, outcome: 'success' | 'failure') => {
     const at = now();
@@ -216,7 +221,7 @@ export function createCharges(deps: {
   });
 
   return {
-    admit: (orgId, unit, opts) => admitTx(orgId, unit, opts),
+    admit,
     renew: (admission, opts) => renewTx(admission, opts),
     settle: (admission, outcome) => settleTx.immediate(admission, outcome),
   };

@@ -20,6 +20,7 @@ import {
   rebuildPendingIfStale,
   toReservation,
   toTransfer,
+  type BalanceFigures,
   type OrgRow,
   type ReservationRow,
   type Statements,
@@ -113,13 +114,15 @@ export function createLedger(deps: LedgerDeps): Ledger {
     return org;
   }
 
-  function readBalance(orgId: string, at: number): Balance {
-    const cached = st.orgBalance.get({ account: orgAccount(orgId), org: orgId, at });
-    const postedMicro = cached?.balance_micro ?? 0;
+  function toBalance(orgId: string, figures: BalanceFigures | undefined): Balance {
+    const postedMicro = figures?.balance_micro ?? 0;
     // O(1) from the cached total; the expired holds not yet swept are few (the sweeper runs every 30 s).
-    const pendingMicro = cached ? cached.pending_micro - cached.expired_micro : 0;
+    const pendingMicro = (figures?.pending_micro ?? 0) - (figures?.expired_micro ?? 0);
     return { orgId, postedMicro, pendingMicro, availableMicro: postedMicro - pendingMicro };
   }
+
+  const readBalance = (orgId: string, at: number) =>
+    toBalance(orgId, st.orgBalance.get({ account: orgAccount(orgId), org: orgId, at }));
 
   function readTransfer(id: string): Transfer | undefined {
     const row = st.transfer.get(id);
@@ -213,7 +216,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
   );
 
   const reserveTx = sqlite.transaction((input: ReturnType<typeof ReserveInputSchema.parse>, at: number) => {
-    const org = orgOrThrow(input.orgId);
+    // The org, its overdraft and its balance in one read: this runs on every paid command.
+    const check = st.holdCheck.get({ account: orgAccount(input.orgId), org: input.orgId, at });
+    if (!check) throw new AppError('NOT_FOUND', `Organization ${input.orgId} not found`);
     const reference = input.reference ?? null;
     const jobId = input.jobId ?? null;
     if (input.id) {
@@ -232,8 +237,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
         return { row: existing, event: null };
       }
     }
-    const balance = readBalance(input.orgId, at);
-    if (balance.availableMicro - input.amountMicro < -org.overdraft_micro) {
+    const balance = toBalance(input.orgId, check);
+    if (balance.availableMicro - input.amountMicro < -check.overdraft_micro) {
       throw insufficient(balance, input.amountMicro);
     }
     const row = st.insertReservation.get(

@@ -15,6 +15,13 @@ export interface OrgRow {
   overdraft_micro: number;
 }
 
+/** An org's cached balance row (null figures: it has none yet) and its holds past expiry not yet swept. */
+export interface BalanceFigures {
+  balance_micro: number | null;
+  pending_micro: number | null;
+  expired_micro: number;
+}
+
 export interface TransferRow {
   rowid: number;
   id: string;
@@ -111,14 +118,24 @@ export function prepareStatements(sqlite: Sqlite) {
      * not marked yet (still in the cached total, no longer held): one statement, as the credit guard
      * reads it on every paid command.
      */
-    orgBalance: sqlite.prepare<
-      { account: string; org: string; at: number },
-      { balance_micro: number; pending_micro: number; expired_micro: number }
-    >(
+    orgBalance: sqlite.prepare<{ account: string; org: string; at: number }, BalanceFigures>(
       `SELECT balance_micro, pending_micro,
               (SELECT coalesce(sum(amount_micro), 0) FROM reservations
                WHERE state = 'pending' AND expires_at <= @at AND org_id = @org) AS expired_micro
        FROM account_balances WHERE account = @account`,
+    ),
+    /** A hold's check in one read: the org (none: no row), its plan's overdraft and `orgBalance`'s figures. */
+    holdCheck: sqlite.prepare<
+      { account: string; org: string; at: number },
+      BalanceFigures & { overdraft_micro: number }
+    >(
+      // Correlated subqueries: the same with a LEFT JOIN takes 8x as long in SQLite here (13 µs).
+      `SELECT (SELECT overdraft_micro FROM plans WHERE id = o.plan_id) AS overdraft_micro,
+              (SELECT balance_micro FROM account_balances WHERE account = @account) AS balance_micro,
+              (SELECT pending_micro FROM account_balances WHERE account = @account) AS pending_micro,
+              (SELECT coalesce(sum(amount_micro), 0) FROM reservations
+               WHERE state = 'pending' AND expires_at <= @at AND org_id = @org) AS expired_micro
+       FROM organizations o WHERE o.id = @org`,
     ),
     addBalance: sqlite.prepare<[string, string | null, number, number], { balance_micro: number }>(
       `INSERT INTO account_balances (account, org_id, balance_micro, updated_at) VALUES (?, ?, ?, ?)

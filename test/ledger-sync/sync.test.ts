@@ -282,7 +282,9 @@ describe('ledger sync', () => {
       });
       d.sqlite.prepare(`UPDATE plans SET messages_included = 1 WHERE id = 'free'`).run();
       const admit = (n: number) =>
-        charges.admit(orgId, 'message', { reference: `message:${n}`, ttlMs: 60_000 });
+        d.sqlite.transaction(() =>
+          charges.admit(orgId, 'message', { reference: `message:${n}`, ttlMs: 60_000 }),
+        )();
 
       t += 71 * 3_600_000;
       expect(d.sync.overageRefusal(orgId)).toBeNull();
