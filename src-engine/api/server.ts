@@ -9,6 +9,7 @@ import { OPERATIONS, type Operation, type OperationName } from '../contracts/ope
 import type { Engine } from '../engine.ts';
 import { jobOrgResolver } from '../guard/job-orgs.ts';
 import { createJsonApp } from './json-app.ts';
+import { createTurnBatch } from './turn-batch.ts';
 import { registerWebhooks } from './webhooks.ts';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -53,6 +54,7 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
   const log = engine.log.child({ module: 'api' });
   const jobOrg = jobOrgResolver(engine.db.sqlite);
   const app = createJsonApp({ bodyLimit: BODY_LIMIT, log });
+  const turn = createTurnBatch();
 
   await app.register(swagger, {
     openapi: {
@@ -100,7 +102,8 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
       validatorCompiler: () => (data) => ({ value: data }),
       handler: async (req, reply) => {
         const input = requestInput(req, op);
-        const output = await engine.call(name, input, presentedKey(req, false));
+        const key = presentedKey(req, false);
+        const output = await turn.run(() => engine.call(name, input, key));
         const status =
           name === 'health:get' && (output as { status?: string }).status !== 'ok' ? 503 : op.status;
         return reply.status(status).send(output);
