@@ -117,7 +117,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
   function toBalance(orgId: string, figures: BalanceFigures | undefined): Balance {
     const postedMicro = figures?.balance_micro ?? 0;
     // O(1) from the cached total; the expired holds not yet swept are few (the sweeper runs every 30 s).
-    const pendingMicro = (figures?.pending_micro ?? 0) - (figures?.expired_micro ?? 0);
+    const pending = figures?.pending_micro;
+    const pendingMicro = pending == null ? 0 : pending - figures!.expired_micro;
     return { orgId, postedMicro, pendingMicro, availableMicro: postedMicro - pendingMicro };
   }
 
