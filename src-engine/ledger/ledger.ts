@@ -114,16 +114,20 @@ export function createLedger(deps: LedgerDeps): Ledger {
     return org;
   }
 
-  function toBalance(orgId: string, figures: BalanceFigures | undefined): Balance {
-    const postedMicro = figures?.balance_micro ?? 0;
+  function toBalance(orgId: string, figures: BalanceFigures): Balance {
+    const postedMicro = figures.balance_micro ?? 0;
     // O(1) from the cached total; the expired holds not yet swept are few (the sweeper runs every 30 s).
-    const pending = figures?.pending_micro;
-    const pendingMicro = pending == null ? 0 : pending - figures!.expired_micro;
+    const pending = figures.pending_micro;
+    const pendingMicro = pending === null ? 0 : pending - figures.expired_micro;
     return { orgId, postedMicro, pendingMicro, availableMicro: postedMicro - pendingMicro };
   }
 
-  const readBalance = (orgId: string, at: number) =>
-    toBalance(orgId, st.orgBalance.get({ account: orgAccount(orgId), org: orgId, at }));
+  /** The org's overdraft and balance, in one read; NOT_FOUND when there is no such org. */
+  function readBalance(orgId: string, at: number): { balance: Balance; overdraftMicro: number } {
+    const figures = st.orgBalance.get({ account: orgAccount(orgId), org: orgId, at });
+    if (!figures) throw new AppError('NOT_FOUND', `Organization ${orgId} not found`);
+    return { balance: toBalance(orgId, figures), overdraftMicro: figures.overdraft_micro };
+  }
 
   function readTransfer(id: string): Transfer | undefined {
     const row = st.transfer.get(id);
@@ -196,7 +200,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
 
   const transferTx = sqlite.transaction(
     (input: ReturnType<typeof TransferInputSchema.parse>, force: boolean, at: number) => {
-      const org = orgOrThrow(input.orgId);
+      orgOrThrow(input.orgId);
       return postInTx(
         {
           id: input.id,
@@ -209,17 +213,15 @@ export function createLedger(deps: LedgerDeps): Ledger {
         at,
         (delta) => {
           if (delta >= 0 || force) return;
-          const balance = readBalance(input.orgId, at);
-          if (balance.availableMicro + delta < -org.overdraft_micro) throw insufficient(balance, -delta);
+          const { balance, overdraftMicro } = readBalance(input.orgId, at);
+          if (balance.availableMicro + delta < -overdraftMicro) throw insufficient(balance, -delta);
         },
       );
     },
   );
 
   const reserveTx = sqlite.transaction((input: ReturnType<typeof ReserveInputSchema.parse>, at: number) => {
-    // The org, its overdraft and its balance in one read: this runs on every paid command.
-    const check = st.holdCheck.get({ account: orgAccount(input.orgId), org: input.orgId, at });
-    if (!check) throw new AppError('NOT_FOUND', `Organization ${input.orgId} not found`);
+    const { balance, overdraftMicro } = readBalance(input.orgId, at);
     const reference = input.reference ?? null;
     const jobId = input.jobId ?? null;
     if (input.id) {
@@ -238,8 +240,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
         return { row: existing, event: null };
       }
     }
-    const balance = toBalance(input.orgId, check);
-    if (balance.availableMicro - input.amountMicro < -check.overdraft_micro) {
+    if (balance.availableMicro - input.amountMicro < -overdraftMicro) {
       throw insufficient(balance, input.amountMicro);
     }
     const row = st.insertReservation.get(
@@ -356,8 +357,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
     },
 
     balance(orgId) {
-      orgOrThrow(orgId);
-      return readBalance(orgId, now());
+      return readBalance(orgId, now()).balance;
     },
 
     accountBalance(account) {
