@@ -105,12 +105,11 @@ export function createCharges(deps: {
                 (SELECT amount_micro FROM price_book WHERE key = '${u.price}') AS price_micro
          FROM organizations o WHERE id = ?`,
       ),
-      usage: sqlite.prepare<[string, string], { used: number; held: number }>(
-        `SELECT ${u.used} AS used, ${u.held} AS held FROM usage_counters WHERE org_id = ? AND cycle = ?`,
-      ),
-      hold: sqlite.prepare<[string, string, number]>(
+      // Counts the unit and says how many there are now: one statement, not a read and a write.
+      hold: sqlite.prepare<[string, string, number], { used: number; held: number }>(
         `INSERT INTO usage_counters (org_id, cycle, ${u.held}, updated_at) VALUES (?, ?, 1, ?)
-         ON CONFLICT(org_id, cycle) DO UPDATE SET ${u.held} = ${u.held} + 1, updated_at = excluded.updated_at`,
+         ON CONFLICT(org_id, cycle) DO UPDATE SET ${u.held} = ${u.held} + 1, updated_at = excluded.updated_at
+         RETURNING ${u.used} AS used, ${u.held} AS held`,
       ),
       settle: sqlite.prepare<[number, number, string, string]>(
         `UPDATE usage_counters SET ${u.held} = max(${u.held} - 1, 0), ${u.used} = ${u.used} + ?, updated_at = ?
@@ -150,9 +149,10 @@ export function createCharges(deps: {
     const org = s.org.get(orgId);
     if (!org) throw new AppError('NOT_FOUND', `Organization ${orgId} not found`);
     const { cycle } = cycleAt(org.cycle_start, at);
-    const usage = s.usage.get(orgId, cycle);
+    // Counted before it is decided: a refusal below rolls the count back with the caller's transaction.
+    const after = s.hold.get(orgId, cycle, at)!;
     const included = unit === 'message' ? org.messages_included : org.ai_runs_included;
-    const counted = (usage?.used ?? 0) + (usage?.held ?? 0);
+    const counted = after.used + after.held - 1;
     let reservationId: string | null = null;
     if (included !== null && counted >= included) {
       const price = org.price_micro;
@@ -168,12 +168,11 @@ export function createCharges(deps: {
       }
       refuseOverageIfOffline(orgId, price);
       // No id of ours: the ledger makes a fresh one and skips the lookup a caller-chosen id needs.
-      reservationId = ledger.reserve(orgId, price, opts.ttlMs, {
+      reservationId = ledger.holdInTransaction(orgId, price, opts.ttlMs, {
         reference: opts.reference,
         ...(opts.jobId ? { jobId: opts.jobId } : {}),
       }).id;
     }
-    s.hold.run(orgId, cycle, at);
     return { orgId, unit, cycle, free: reservationId === null, reservationId };
   }
 

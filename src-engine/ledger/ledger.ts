@@ -65,6 +65,17 @@ export interface Ledger {
     ttlMs: number,
     opts?: Pick<ReserveInput, 'id' | 'reference' | 'jobId'>,
   ): Reservation;
+  /**
+   * `reserve` for the credit guard, which holds a price-book amount on every charged command: in the
+   * caller's transaction, without a savepoint or a validation of its own (its arguments are the
+   * engine's, not a client's). A failure part-way leaves what it wrote to the caller's rollback.
+   */
+  holdInTransaction(
+    orgId: string,
+    amountMicro: number,
+    ttlMs: number,
+    opts?: Pick<ReserveInput, 'reference' | 'jobId'>,
+  ): Reservation;
   /** Posts `amountMicro` (<= held) as usage and releases the rest. Once only. */
   capture(id: string, amountMicro: number, kind: UsageKind): Reservation;
   /** Voids a pending hold. Once only. */
@@ -220,7 +231,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
     },
   );
 
-  const reserveTx = sqlite.transaction((input: ReturnType<typeof ReserveInputSchema.parse>, at: number) => {
+  /** A new pending hold (or the existing one of a client-made id), in the caller's transaction. */
+  function holdInTx(input: ReturnType<typeof ReserveInputSchema.parse>, at: number) {
     const { balance, overdraftMicro } = readBalance(input.orgId, at);
     const reference = input.reference ?? null;
     const jobId = input.jobId ?? null;
@@ -243,15 +255,20 @@ export function createLedger(deps: LedgerDeps): Ledger {
     if (balance.availableMicro - input.amountMicro < -overdraftMicro) {
       throw insufficient(balance, input.amountMicro);
     }
-    const row = st.insertReservation.get(
-      input.id ?? newId(),
-      input.orgId,
-      input.amountMicro,
+    const row: ReservationRow = {
+      id: input.id ?? newId(),
+      org_id: input.orgId,
+      amount_micro: input.amountMicro,
+      captured_micro: null,
+      state: 'pending',
       reference,
-      jobId,
-      at + input.ttlMs,
-      at,
-    )!;
+      job_id: jobId,
+      transfer_id: null,
+      expires_at: at + input.ttlMs,
+      created_at: at,
+      resolved_at: null,
+    };
+    st.insertReservation.run(row.id, row.org_id, row.amount_micro, reference, jobId, row.expires_at, at);
     st.addPending.run(orgAccount(row.org_id), row.org_id, row.amount_micro, at);
     const event: LedgerEvent = {
       type: 'ledger.reserved',
@@ -262,7 +279,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
       expiresAt: row.expires_at,
     };
     return { row, event };
-  });
+  }
+  const reserveTx = sqlite.transaction(holdInTx);
 
   /** A hold left `pending`: it no longer counts in the org's cached pending total. */
   function unhold(row: ReservationRow, at: number): void {
@@ -369,6 +387,13 @@ export function createLedger(deps: LedgerDeps): Ledger {
       const r = reserveTx.immediate(input, now());
       if (r.event) emitAll([r.event]);
       return toReservation(r.row);
+    },
+
+    holdInTransaction(orgId, amountMicro, ttlMs, opts = {}) {
+      if (!sqlite.inTransaction) throw new Error("Ledger.holdInTransaction needs the caller's transaction");
+      const { row, event } = holdInTx({ orgId, amountMicro, ttlMs, ...opts }, now());
+      if (event) emitAll([event]);
+      return toReservation(row);
     },
 
     capture(id, amountMicro, kind) {

@@ -152,12 +152,9 @@ export function prepareStatements(sqlite: Sqlite) {
       `SELECT rowid, * FROM ledger_transfers
        WHERE org_id = @org AND (@cursor IS NULL OR rowid < @cursor) ORDER BY rowid DESC LIMIT @limit`,
     ),
-    insertReservation: sqlite.prepare<
-      [string, string, number, string | null, string | null, number, number],
-      ReservationRow
-    >(
+    insertReservation: sqlite.prepare<[string, string, number, string | null, string | null, number, number]>(
       `INSERT INTO reservations (id, org_id, amount_micro, state, reference, job_id, expires_at, created_at)
-       VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) RETURNING *`,
+       VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`,
     ),
     reservation: sqlite.prepare<[string], ReservationRow>(`SELECT * FROM reservations WHERE id = ?`),
     resolve: sqlite.prepare<

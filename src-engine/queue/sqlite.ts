@@ -117,8 +117,11 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     // The job just inserted, by last_insert_rowid() rather than a parameter: replaying the guard's
     // journal (db/journal.ts) then links the key to the job as replayed, whatever seq it got.
     insertKey: sqlite.prepare<[string, string]>(
-      `INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, last_insert_rowid())`,
+      `INSERT INTO job_keys (queue, key, job_seq) VALUES (?, ?, last_insert_rowid()) ON CONFLICT DO NOTHING`,
     ),
+    // The job just inserted, when its key turned out to be taken (an insert that did nothing leaves
+    // last_insert_rowid() alone).
+    dropInserted: sqlite.prepare(`DELETE FROM jobs WHERE seq = last_insert_rowid()`),
     bySeq: sqlite.prepare<[number, string], JobRow>(`SELECT * FROM jobs WHERE seq = ? AND queue = ?`),
     claim: sqlite.prepare<
       { queue: string; now: number; limit: number; token: string; leaseUntil: number },
@@ -227,11 +230,11 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     ),
   };
 
+  /**
+   * A job with a key already taken is not added (BullMQ's rule). The key is claimed after the insert,
+   * not looked up before it: new keys are the rule (every guarded command's), and this saves a read.
+   */
   function insertOne(n: NormalizedAdd, at: number): AddResult {
-    if (n.jobId) {
-      const hit = st.getKey.get(n.queue, n.jobId);
-      if (hit) return { id: n.jobId, queue: n.queue, deduplicated: true };
-    }
     const seq = Number(
       st.insert.run(
         n.queue,
@@ -245,7 +248,10 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
         at,
       ).lastInsertRowid,
     );
-    if (n.jobId) st.insertKey.run(n.queue, n.jobId);
+    if (n.jobId && st.insertKey.run(n.queue, n.jobId).changes === 0) {
+      st.dropInserted.run();
+      return { id: n.jobId, queue: n.queue, deduplicated: true };
+    }
     return { id: n.jobId ?? String(seq), queue: n.queue, deduplicated: false };
   }
 
