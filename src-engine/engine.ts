@@ -162,8 +162,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       outbox,
       events: txEvents,
       journal,
-      onCommitError: (err) =>
-        log.error({ err }, 'guard batch commit failed; its commands stay in the journal'),
+      onCommitError: (err, retryInMs) =>
+        log.error({ err, retryInMs }, 'guard batch commit failed; its commands stay in the journal'),
     });
 
     // Jobs a crashed engine accepted but never handed to Redis (see outbox.ts).

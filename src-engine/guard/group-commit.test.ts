@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../db/connection.ts';
 import { openWriteJournal } from '../db/journal.ts';
 import { createCommitEmitter, createEventBus } from '../events.ts';
@@ -162,6 +162,51 @@ describe('group commit with a write journal', () => {
     await g.run(() => insert('d')); // the third kept unit
     expect(committedRows()).toBe(3);
     expect(seen.map((e) => e.event)).toEqual(['inserted a', 'inserted c', 'inserted d']);
+  });
+
+  it('a failing COMMIT is retried after 1 s, then 2 s, 4 s...; new units neither commit nor log meanwhile', async () => {
+    // A deferred foreign key fails at COMMIT and leaves the batch open: a COMMIT that keeps failing.
+    db.sqlite.exec(`CREATE TABLE p (id TEXT PRIMARY KEY);
+      CREATE TABLE c (pid TEXT REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)`);
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const { g, errors } = journaled({ maxBatch: 2 });
+      const child = () => db.sqlite.prepare(`INSERT INTO c (pid) VALUES ('x')`).run().changes;
+      const parent = () => db.sqlite.prepare(`INSERT INTO p (id) VALUES ('x')`).run().changes;
+      await g.run(child);
+      await turn();
+      await turn();
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
+      // Units still join the open batch, but reaching maxBatch does not commit (or log) before the timer.
+      await g.run(() => insert('a'));
+      await g.run(() => insert('b'));
+      await turn();
+      expect(errors).toHaveLength(1);
+      vi.advanceTimersByTime(1_000);
+      expect(errors).toHaveLength(2);
+      vi.advanceTimersByTime(1_999);
+      expect(errors).toHaveLength(2);
+      vi.advanceTimersByTime(1);
+      expect(errors).toHaveLength(3);
+      expect(committedRows()).toBe(0);
+      await g.run(parent);
+      vi.advanceTimersByTime(4_000);
+      expect(errors).toHaveLength(3);
+      expect(committedRows()).toBe(2);
+      expect(other.sqlite.prepare(`SELECT count(*) FROM c`).pluck().get()).toBe(1);
+      // The wait starts at 1 s again after a success.
+      await g.run(() => db.sqlite.prepare(`INSERT INTO c (pid) VALUES ('y')`).run());
+      await turn();
+      await turn();
+      expect(errors).toHaveLength(4);
+      vi.advanceTimersByTime(999);
+      expect(errors).toHaveLength(4);
+      vi.advanceTimersByTime(1);
+      expect(errors).toHaveLength(5);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('when SQLite drops the batch, the acknowledged units are applied again from the journal', async () => {

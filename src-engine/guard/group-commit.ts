@@ -48,8 +48,11 @@ export function createGroupCommit(deps: {
   journal?: WriteJournal;
   /** With a journal: the oldest a batch gets while commands keep coming (ms, default 5). */
   maxDelayMs?: number;
-  /** A journaled batch's COMMIT failed (its units stay in the journal for the next start). */
-  onCommitError?: (error: unknown) => void;
+  /**
+   * A journaled batch's COMMIT failed (its units stay in the journal for the next start); it is tried
+   * again in `retryInMs`, the wait doubling after each failure.
+   */
+  onCommitError?: (error: unknown, retryInMs: number) => void;
   now?: () => number;
 }): GroupCommit {
   if (deps.journal) return journaledGroupCommit({ ...deps, journal: deps.journal });
@@ -116,15 +119,16 @@ export function createGroupCommit(deps: {
   };
 }
 
-/** How soon a journaled batch whose COMMIT failed is tried again. */
+/** How soon a journaled batch whose COMMIT failed is tried again: after 1 s, doubling up to 30 s. */
 const COMMIT_RETRY_MS = 1_000;
+const COMMIT_RETRY_MAX_MS = 30_000;
 
 function journaledGroupCommit(deps: {
   journal: WriteJournal;
   events: HeldEvents;
   maxBatch?: number;
   maxDelayMs?: number;
-  onCommitError?: (error: unknown) => void;
+  onCommitError?: (error: unknown, retryInMs: number) => void;
   now?: () => number;
 }): GroupCommit {
   const { journal, events } = deps;
@@ -136,19 +140,24 @@ function journaledGroupCommit(deps: {
   let seen = 0;
 
   let retry: NodeJS.Timeout | undefined;
+  let retryInMs = COMMIT_RETRY_MS;
 
   function commit(): void {
     scheduled = false;
+    // After a failure only the retry timer commits: not every new unit or turn (and log line) again.
+    if (retry) return;
     try {
       journal.commit();
+      retryInMs = COMMIT_RETRY_MS;
     } catch (error) {
-      deps.onCommitError?.(error);
+      deps.onCommitError?.(error, retryInMs);
       // The batch holds SQLite's write lock until it commits: try again, not only at the next command.
-      retry ??= setTimeout(() => {
+      retry = setTimeout(() => {
         retry = undefined;
         commit();
-      }, COMMIT_RETRY_MS);
+      }, retryInMs);
       retry.unref();
+      retryInMs = Math.min(retryInMs * 2, COMMIT_RETRY_MAX_MS);
     }
     // Events other code emitted while the batch was open (it counts as a transaction) go out now.
     events.flush();

@@ -47,7 +47,7 @@ export interface GuardDeps {
   maxBatch?: number;
   /** Commands are acknowledged once journaled (db/journal.ts), before their batch commits. */
   journal?: WriteJournal;
-  onCommitError?: (error: unknown) => void;
+  onCommitError?: (error: unknown, retryInMs: number) => void;
 }
 
 export interface Guard {
