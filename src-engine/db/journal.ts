@@ -51,6 +51,8 @@ export interface WriteJournal {
   commit(): void;
   /** Units in the open batch. */
   readonly pending: number;
+  /** How many batches were opened: a new number once the last one committed (or was dropped). */
+  readonly batch: number;
   /** Commits, then closes the journal file (the connection stays open). */
   close(): void;
 }
@@ -318,6 +320,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
   let seq = opened.applied;
 
   let open = false;
+  let batches = 0;
   let inUnit = false;
   let units = 0;
   let closed = false;
@@ -495,6 +498,9 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
     get pending() {
       return units;
     },
+    get batch() {
+      return batches;
+    },
     unit<T>(work: () => T): T {
       if (closed) throw new Error('The guard journal is closed');
       if (inUnit) throw new Error('Journaled units do not nest');
@@ -503,6 +509,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
       if (!open) {
         st.begin.run();
         open = true;
+        batches++;
       }
       inUnit = true;
       recorded = [];

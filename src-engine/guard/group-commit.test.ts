@@ -204,6 +204,13 @@ describe('group commit with a write journal', () => {
       expect(errors).toHaveLength(4);
       vi.advanceTimersByTime(1);
       expect(errors).toHaveLength(5);
+      // Committed by another write of the process meanwhile: the next batches commit as usual at once.
+      await g.run(() => db.sqlite.prepare(`INSERT INTO p (id) VALUES ('y')`).run());
+      db.sqlite.prepare(`INSERT INTO t (id) VALUES ('z')`).run(); // outside a unit: commits the batch first
+      await g.run(() => insert('d'));
+      await g.run(() => insert('e')); // maxBatch
+      expect(committedRows()).toBe(5);
+      expect(errors).toHaveLength(5);
     } finally {
       vi.useRealTimers();
     }

@@ -139,24 +139,31 @@ function journaledGroupCommit(deps: {
   let openedAt = 0;
   let seen = 0;
 
-  let retry: NodeJS.Timeout | undefined;
+  let retry: { timer: NodeJS.Timeout; batch: number } | undefined;
   let retryInMs = COMMIT_RETRY_MS;
 
   function commit(): void {
     scheduled = false;
-    // After a failure only the retry timer commits: not every new unit or turn (and log line) again.
-    if (retry) return;
+    if (retry) {
+      // After a failure only the retry timer commits that batch: not every new unit or turn (and log
+      // line) again. Unless it committed meanwhile (another write of the process commits it first).
+      if (retry.batch === journal.batch) return;
+      clearTimeout(retry.timer);
+      retry = undefined;
+      retryInMs = COMMIT_RETRY_MS;
+    }
     try {
       journal.commit();
       retryInMs = COMMIT_RETRY_MS;
     } catch (error) {
       deps.onCommitError?.(error, retryInMs);
       // The batch holds SQLite's write lock until it commits: try again, not only at the next command.
-      retry = setTimeout(() => {
+      const timer = setTimeout(() => {
         retry = undefined;
         commit();
       }, retryInMs);
-      retry.unref();
+      timer.unref();
+      retry = { timer, batch: journal.batch };
       retryInMs = Math.min(retryInMs * 2, COMMIT_RETRY_MAX_MS);
     }
     // Events other code emitted while the batch was open (it counts as a transaction) go out now.
