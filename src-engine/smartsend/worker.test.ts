@@ -147,6 +147,23 @@ describe('whatsapp.send worker', () => {
     expect(row(m)).toMatchObject({ status: 'sent', hold: 'posted', job_id: 'retry-1', error: null });
   });
 
+  it("failures of the Evolution server say nothing about the number; WhatsApp's rate-overlimit throttles it", async () => {
+    const health = () => createSqliteState({ sqlite: te.engine.db.sqlite }).instances(org.orgId)[0]!;
+    // More than the health window's minimum sample, all failed: as a ratio that would throttle.
+    sim.scriptSends('evo-0', { type: 'server', status: 503 }, 12);
+    for (let i = 0; i < 12; i++) {
+      const m = await send(`52155000011${String(i).padStart(2, '0')}`);
+      await expect(handler(job(m, m, 1))).rejects.toMatchObject({ kind: 'server' });
+      clock.advance(1000);
+    }
+    expect(sim.sends).toHaveLength(0);
+    expect(health()).toMatchObject({ health: 'WARMUP', outcomes: '' });
+    sim.scriptSends('evo-0', { type: 'rate-overlimit' });
+    const m = await send('5215500001199');
+    await expect(handler(job(m, m, 1))).rejects.toMatchObject({ kind: 'rate_limited' });
+    expect(health().health).toBe('THROTTLED');
+  });
+
   it('dead-letters a failed message sent again without credit to cover it', async () => {
     sim.addNotOnWhatsApp('5215500000004');
     const m = await send('5215500000004');

@@ -5,6 +5,7 @@ import { EvolutionError, type EvolutionClient } from '../gateways/evolution/inde
 import type { Logger } from '../logger.ts';
 import { RetryLaterError, UnrecoverableError } from '../queue/errors.ts';
 import type { ActiveJob, JobHandler } from '../queue/port.ts';
+import type { HealthSignal } from './health.ts';
 import type { MessageStore } from './messages.ts';
 import type { SmartSend } from './planner.ts';
 
@@ -45,6 +46,18 @@ export interface SendWorkerDeps {
 const DONE = new Set(['sent', 'delivered', 'read']);
 /** Failures after which the message may have gone out: keep it `sending` so a late webhook can settle it. */
 const AMBIGUOUS = new Set(['timeout', 'network']);
+
+/**
+ * What a failed send says about the number's standing with WhatsApp (its health), if anything: a
+ * restriction (rate-overlimit, 429) throttles it, a closed WhatsApp connection counts as a failed
+ * send. Our own mistakes (a bad request, the API key), the Evolution server's (5xx, no answer, an
+ * unreadable one) and a recipient without WhatsApp say nothing about the number: counting them would
+ * throttle every number whenever the server is down.
+ */
+function healthSignal(e: EvolutionError | undefined): HealthSignal | null {
+  if (e?.restriction) return { kind: 'rate-limited' };
+  return e?.kind === 'connection_closed' ? { kind: 'send-failed' } : null;
+}
 
 export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
   const { messages, smartSend, evolution, log } = deps;
@@ -117,7 +130,8 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       return { status: 'sent', instanceId: slot.instanceId, evolutionMessageId: answer.key.id };
     } catch (err) {
       const e = err instanceof EvolutionError ? err : undefined;
-      smartSend.report(slot.instanceId, { kind: e?.restriction ? 'rate-limited' : 'send-failed' });
+      const signal = healthSignal(e);
+      if (signal) smartSend.report(slot.instanceId, signal);
       const reason = errorMessage(err);
       log.warn(
         { messageId, instanceId: slot.instanceId, kind: e?.kind, attempt: job.attempt, err: reason },
