@@ -65,5 +65,11 @@ describe('compliance alerts', () => {
     });
     expect(compliance.raise(orgId, 'instance_banned', 'inst-1', 'Number banned')).toBeNull();
     expect(compliance.raise(orgId, 'instance_banned', 'inst-2', 'Number banned')).not.toBeNull();
+    // What can happen again (a number banned after it was paired again): an alert each time.
+    const again = (subject: string) =>
+      compliance.raise(orgId, 'instance_banned', subject, 'Number banned', { again: true });
+    expect(again('inst-1')).toMatchObject({ threshold: 2 });
+    expect(again('inst-1')).toMatchObject({ threshold: 3 });
+    expect(again('inst-3')).toMatchObject({ threshold: 1 });
   });
 });

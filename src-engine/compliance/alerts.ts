@@ -13,12 +13,18 @@ export const QUOTA_THRESHOLDS = [70, 85, 95] as const;
 export interface Compliance {
   /** Raises the quota and low-credit alerts the org has newly crossed; returns the new ones. */
   checkOrg(orgId: string): Alert[];
-  /** A one-off alert about a subject (a banned number, a failed agent run); once per subject. */
+  /**
+   * A one-off alert about a subject (a banned number, a failed agent run); once per subject. With
+   * `again`, for what can happen to a subject more than once (a number banned after it was paired
+   * again), every call is an alert of its own, numbered 1, 2, ... in its `threshold`: the caller raises
+   * it once per occurrence.
+   */
   raise(
     orgId: string,
     kind: Exclude<AlertKind, 'quota' | 'low_credit'>,
     subject: string,
     message: string,
+    opts?: { again?: boolean },
   ): Alert | null;
 }
 
@@ -43,6 +49,9 @@ export function createCompliance(deps: {
   const insert = deps.sqlite.prepare<[string, string, string, number, string, string, number], AlertRow>(
     `INSERT INTO alerts (id, org_id, kind, threshold, cycle, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT(org_id, kind, threshold, cycle) DO NOTHING RETURNING *`,
+  );
+  const occurrences = deps.sqlite.prepare<[string, string, string], { n: number }>(
+    `SELECT count(*) AS n FROM alerts WHERE org_id = ? AND kind = ? AND cycle = ?`,
   );
 
   function put(
@@ -90,8 +99,9 @@ export function createCompliance(deps: {
       }
       return raised;
     },
-    raise(orgId, kind, subject, message) {
-      return put(orgId, kind, 0, subject, message);
+    raise(orgId, kind, subject, message, opts = {}) {
+      const occurrence = opts.again ? occurrences.get(orgId, kind, subject)!.n + 1 : 0;
+      return put(orgId, kind, occurrence, subject, message);
     },
   };
 }

@@ -96,11 +96,13 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
             statusReason: event.statusReason,
           });
           if (report.event?.to !== 'BANNED') continue;
+          // A number paired again can be banned again: each ban is an alert of its own.
           compliance.raise(
             inst.org_id,
             'instance_banned',
             inst.id,
             `WhatsApp number "${inst.name}" was banned: ${report.event.reason}`,
+            { again: true },
           );
           log.warn({ instanceId: inst.id, moved: report.rerouted.length }, 'instance banned');
           await requeue(report.rerouted);

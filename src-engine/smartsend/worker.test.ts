@@ -215,6 +215,40 @@ describe('whatsapp.send worker', () => {
     expect(row(m)).toMatchObject({ status: 'sent', hold: 'posted' });
   });
 
+  it('alerts each ban of a number, also a second one after it was paired again', async () => {
+    let fed = 0;
+    /** Hands the webhooks the simulator has sent since the last call to the handler. */
+    const feed = async () => {
+      await sim.webhooksIdle();
+      for (const { body } of hooks.received.slice(fed)) {
+        const event = parseWebhook(body);
+        if (event.kind !== 'invalid') await onWebhook(event);
+      }
+      fed = hooks.received.length;
+    };
+    const bans = () =>
+      te.engine.db.sqlite
+        .prepare(`SELECT cycle, threshold FROM alerts WHERE kind = 'instance_banned' ORDER BY created_at, id`)
+        .all();
+    const health = () => createSqliteState({ sqlite: te.engine.db.sqlite }).instances(org.orgId)[0]!.health;
+    const id = org.instanceIds[0]!;
+    sim.ban('evo-0', 401);
+    await feed();
+    expect(health()).toBe('BANNED');
+    expect(bans()).toEqual([{ cycle: id, threshold: 1 }]);
+    sim.setState('evo-0', 'open'); // paired again by QR
+    await feed();
+    expect(health()).toBe('WARMUP');
+    sim.ban('evo-0', 403);
+    await feed();
+    sim.ban('evo-0', 403); // the same close delivered again changes nothing
+    await feed();
+    expect(bans()).toEqual([
+      { cycle: id, threshold: 1 },
+      { cycle: id, threshold: 2 },
+    ]);
+  });
+
   it('settles a send whose answer never came from the SEND_MESSAGE webhook; the retry does not send again', async () => {
     build(100);
     sim.setLatency(300, 'evo-0');
