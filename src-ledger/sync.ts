@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { LedgerKind } from '../src-engine/contracts/ledger.ts';
 import {
   SYNC_MAX_AGE_MS,
@@ -22,7 +22,7 @@ import {
   type TransferDraft,
 } from './books.ts';
 import type { LedgerDb } from './db/connection.ts';
-import { devices, orgs, transfers, usageCounters } from './db/schema.ts';
+import { deviceUsage, devices, orgs, transfers, usageCounters } from './db/schema.ts';
 
 /*
  * The sync protocol (SYNC.md): a device pushes its usage entries, pulls what only the server writes,
@@ -106,16 +106,11 @@ export async function push(
       .where(eq(devices.id, device.deviceId))
       .returning({ lastPushedSeq: devices.lastPushedSeq });
 
-    if (req.usage) {
-      await tx
+    // Counters only go up: a stale or reordered report never lowers one.
+    const raiseOrgUsage = (cycle: string, messages: SQL | number, aiRuns: SQL | number) =>
+      tx
         .insert(usageCounters)
-        .values({
-          orgId: device.orgId,
-          cycle: req.usage.cycle,
-          messages: req.usage.messages,
-          aiRuns: req.usage.aiRuns,
-          updatedAt: now,
-        })
+        .values({ orgId: device.orgId, cycle, messages, aiRuns, updatedAt: now })
         .onConflictDoUpdate({
           target: [usageCounters.orgId, usageCounters.cycle],
           set: {
@@ -124,7 +119,27 @@ export async function push(
             updatedAt: now,
           },
         });
+    if (req.deviceUsage) {
+      const { cycle, messages, aiRuns } = req.deviceUsage;
+      await tx
+        .insert(deviceUsage)
+        .values({ deviceId: device.deviceId, orgId: device.orgId, cycle, messages, aiRuns, updatedAt: now })
+        .onConflictDoUpdate({
+          target: [deviceUsage.deviceId, deviceUsage.cycle],
+          set: {
+            messages: sql`greatest(${deviceUsage.messages}, excluded.messages)`,
+            aiRuns: sql`greatest(${deviceUsage.aiRuns}, excluded.ai_runs)`,
+            updatedAt: now,
+          },
+        });
+      const of = and(eq(deviceUsage.orgId, device.orgId), eq(deviceUsage.cycle, cycle));
+      await raiseOrgUsage(
+        cycle,
+        sql`(SELECT coalesce(sum(${deviceUsage.messages}), 0) FROM ${deviceUsage} WHERE ${of})`,
+        sql`(SELECT coalesce(sum(${deviceUsage.aiRuns}), 0) FROM ${deviceUsage} WHERE ${of})`,
+      );
     }
+    if (req.usage) await raiseOrgUsage(req.usage.cycle, req.usage.messages, req.usage.aiRuns);
     return {
       ...(await authority(tx, device.orgId, now)),
       accepted,

@@ -40,7 +40,12 @@ export const PushEntrySchema = z
   .strict();
 export type PushEntry = z.infer<typeof PushEntrySchema>;
 
-/** The device's counters for the cycle it believes is current (the server keeps the max it saw). */
+/**
+ * Usage counts for the cycle the device believes is current. As `usage`: the org's counters as the
+ * device sees them (raised to the server's), of which the server keeps the max it saw. As
+ * `deviceUsage`: what this device did itself; the server keeps each device's max and counts the org's
+ * usage as their sum, so several desktops of one org add up.
+ */
 export const UsageReportSchema = z
   .object({
     cycle: z.string().regex(/^\d{4}-\d{2}$/),
@@ -57,6 +62,7 @@ export const PushRequestSchema = z
     lastPushedSeq: z.number().int().min(0),
     entries: z.array(PushEntrySchema).max(SYNC_PUSH_MAX),
     usage: UsageReportSchema.optional(),
+    deviceUsage: UsageReportSchema.optional(),
   })
   .strict()
   .refine((r) => r.entries.every((e, i) => i === 0 || e.seq > r.entries[i - 1]!.seq), {

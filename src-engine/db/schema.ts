@@ -342,6 +342,12 @@ export const usageCounters = sqliteTable(
     /** Admitted by the guard but not yet settled (sent/failed): they count against the quota. */
     messagesHeld: integer('messages_held').notNull().default(0),
     aiRunsHeld: integer('ai_runs_held').notNull().default(0),
+    /**
+     * What this desktop did itself (`messages`/`ai_runs` are raised to the hosted ledger's org-wide
+     * counts, which include other desktops'): reported to it as `deviceUsage`, which it sums.
+     */
+    ownMessages: integer('own_messages').notNull().default(0),
+    ownAiRuns: integer('own_ai_runs').notNull().default(0),
     updatedAt: integer('updated_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.orgId, t.cycle] })],

@@ -17,9 +17,24 @@ import { uuidv7 } from '../ids.ts';
 export type Unit = 'message' | 'ai_run';
 
 const UNITS = {
-  message: { price: 'message.overage', kind: 'USAGE_MESSAGE', used: 'messages', held: 'messages_held' },
-  ai_run: { price: 'agent.run', kind: 'USAGE_AGENT', used: 'ai_runs', held: 'ai_runs_held' },
-} as const satisfies Record<Unit, { price: string; kind: UsageKind; used: string; held: string }>;
+  message: {
+    price: 'message.overage',
+    kind: 'USAGE_MESSAGE',
+    used: 'messages',
+    held: 'messages_held',
+    own: 'own_messages',
+  },
+  ai_run: {
+    price: 'agent.run',
+    kind: 'USAGE_AGENT',
+    used: 'ai_runs',
+    held: 'ai_runs_held',
+    own: 'own_ai_runs',
+  },
+} as const satisfies Record<
+  Unit,
+  { price: string; kind: UsageKind; used: string; held: string; own: string }
+>;
 
 export interface Admission {
   orgId: string;
@@ -111,9 +126,11 @@ export function createCharges(deps: {
          ON CONFLICT(org_id, cycle) DO UPDATE SET ${u.held} = ${u.held} + 1, updated_at = excluded.updated_at
          RETURNING ${u.used} AS used, ${u.held} AS held`,
       ),
-      settle: sqlite.prepare<[number, number, string, string]>(
-        `UPDATE usage_counters SET ${u.held} = max(${u.held} - 1, 0), ${u.used} = ${u.used} + ?, updated_at = ?
-         WHERE org_id = ? AND cycle = ?`,
+      // `own`: what this desktop did, apart from the org-wide count the hosted ledger may raise `used` to.
+      settle: sqlite.prepare<{ done: number; at: number; org: string; cycle: string }>(
+        `UPDATE usage_counters SET ${u.held} = max(${u.held} - 1, 0), ${u.used} = ${u.used} + @done,
+                                   ${u.own} = ${u.own} + @done, updated_at = @at
+         WHERE org_id = @org AND cycle = @cycle`,
       ),
     };
   };
@@ -178,7 +195,7 @@ export function createCharges(deps: {
 
   const settleTx = sqlite.transaction((a: Admission, outcome: 'success' | 'failure') => {
     const at = now();
-    st[a.unit].settle.run(outcome === 'success' ? 1 : 0, at, a.orgId, a.cycle);
+    st[a.unit].settle.run({ done: outcome === 'success' ? 1 : 0, at, org: a.orgId, cycle: a.cycle });
     if (!a.reservationId) return;
     const hold = ledger.getReservation(a.reservationId);
     if (!hold) throw new AppError('NOT_FOUND', `Reservation ${a.reservationId} not found`);

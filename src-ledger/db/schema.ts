@@ -158,7 +158,10 @@ export const balances = pgTable(
   (t) => [primaryKey({ columns: [t.orgId, t.account] })],
 );
 
-/** Usage per org and cycle as devices reported it (the server keeps the max it saw). */
+/**
+ * Usage per org and cycle: the sum of its devices' own counts (`device_usage`), never lowered (it also
+ * keeps the max of the org-wide counters older desktops report).
+ */
 export const usageCounters = pgTable(
   'usage_counters',
   {
@@ -169,6 +172,22 @@ export const usageCounters = pgTable(
     updatedAt: ms('updated_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.orgId, t.cycle] })],
+);
+
+/** What each device reported it did itself, per cycle (the max it reported: reports may come late). */
+export const deviceUsage = pgTable(
+  'device_usage',
+  {
+    deviceId: text('device_id')
+      .notNull()
+      .references(() => devices.id),
+    orgId: text('org_id').notNull(),
+    cycle: text('cycle').notNull(),
+    messages: integer('messages').notNull().default(0),
+    aiRuns: integer('ai_runs').notNull().default(0),
+    updatedAt: ms('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deviceId, t.cycle] }), index('device_usage_org').on(t.orgId, t.cycle)],
 );
 
 /** Stripe events seen, by event id: a redelivered event is answered without crediting again. */

@@ -191,6 +191,23 @@ describe.each(BACKENDS)('hosted ledger API on %s', (backend) => {
     expect((await server.verify()).ok).toBe(true);
   });
 
+  it('two desktops of one org: their own usage adds up; a late or repeated report never lowers it', async () => {
+    const org = await api.createOrg('A', { planId: 'starter' });
+    const [a, b] = [await api.issueDevice(org.id, 'desk a'), await api.issueDevice(org.id, 'desk b')];
+    const report = (token: string, messages: number, aiRuns = 0) =>
+      push(token, { lastPushedSeq: 0, entries: [], deviceUsage: { cycle: '2026-01', messages, aiRuns } });
+    expect((await report(a.token, 30, 1)).body.usage).toEqual({ messages: 30, aiRuns: 1 });
+    expect((await report(b.token, 25)).body.usage).toEqual({ messages: 55, aiRuns: 1 });
+    // A's report from before its last one arrives late: A's count stays 30.
+    expect((await report(a.token, 20)).body.usage).toEqual({ messages: 55, aiRuns: 1 });
+    expect((await report(a.token, 32, 2)).body.usage).toEqual({ messages: 57, aiRuns: 2 });
+    // An older desktop's org-wide counters (the max rule) never lower the sum, and can raise it.
+    const legacy = (messages: number) =>
+      push(b.token, { lastPushedSeq: 0, entries: [], usage: { cycle: '2026-01', messages, aiRuns: 0 } });
+    expect((await legacy(40)).body.usage).toEqual({ messages: 57, aiRuns: 2 });
+    expect((await legacy(60)).body.usage).toEqual({ messages: 60, aiRuns: 2 });
+  });
+
   it('the same push sent several times at once (a duplicating proxy) is stored once', async () => {
     const org = await api.createOrg('A');
     const { token } = await api.issueDevice(org.id);

@@ -171,6 +171,46 @@ describe('ledger sync', () => {
     );
   });
 
+  it("reports its own usage, not the org-wide count it was raised to: two desktops' messages add up", async () => {
+    await desk.sync.run();
+    const { token } = await admin.issueDevice(orgId, 'second desk');
+    const cycle = (await authorityOf(server, orgId)).cycle.cycle;
+    /** The other desktop reports what it has sent itself so far. */
+    const otherSent = async (messages: number) => {
+      const res = await fetch(`${server.url}/v1/sync/push`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ lastPushedSeq: 0, entries: [], deviceUsage: { cycle, messages, aiRuns: 0 } }),
+      });
+      expect(res.status).toBe(200);
+    };
+    await otherSent(7);
+    await desk.sync.run(); // raised to the org's 7
+    expect(desk.sqlite.prepare(`SELECT messages, own_messages AS own FROM usage_counters`).get()).toEqual({
+      messages: 7,
+      own: 0,
+    });
+    // This desk sends two messages (within the plan: free), the other three more: the org has done 12
+    // (with the max of the two desktops' views it would be 10).
+    const charges = createCharges({ sqlite: desk.sqlite, ledger: desk.ledger });
+    for (const n of [1, 2]) {
+      const a = desk.sqlite.transaction(() =>
+        charges.admit(orgId, 'message', { reference: `message:${n}`, ttlMs: 60_000 }),
+      )();
+      charges.settle(a, 'success');
+    }
+    await otherSent(10);
+    await desk.sync.run();
+    expect((await authorityOf(server, orgId)).usage.messages).toBe(12);
+    expect(desk.sqlite.prepare(`SELECT messages, own_messages AS own FROM usage_counters`).get()).toEqual({
+      messages: 12,
+      own: 2,
+    });
+    // Syncing again adds nothing: each desktop's own count is kept once (its max), not added per push.
+    await desk.sync.run();
+    expect((await authorityOf(server, orgId)).usage.messages).toBe(12);
+  });
+
   it('local usage not yet acknowledged stays counted: local = server balance - unpushed usage', async () => {
     await desk.sync.run();
     await admin.topUp(orgId, 3 * C);

@@ -65,6 +65,9 @@ export function prepareSyncStatements(sqlite: Sqlite) {
     ),
     state: sqlite.prepare<[string], SyncStateRow>(`SELECT * FROM ledger_sync_state WHERE endpoint = ?`),
     link: sqlite.prepare<[string, string]>(`UPDATE ledger_sync_state SET org_id = ? WHERE endpoint = ?`),
+    ownUsage: sqlite.prepare<[string, string], { messages: number; aiRuns: number }>(
+      `SELECT own_messages AS messages, own_ai_runs AS aiRuns FROM usage_counters WHERE org_id = ? AND cycle = ?`,
+    ),
     attempt: sqlite.prepare<[number, string | null, string]>(
       `UPDATE ledger_sync_state SET last_attempt_at = ?, last_error = ? WHERE endpoint = ?`,
     ),

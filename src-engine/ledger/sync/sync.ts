@@ -113,9 +113,17 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
       ? `this desktop has not synced with the hosted ledger since sync was set up at ${iso(s.created_at)} (more than LEDGER_OFFLINE_GRACE_H = ${graceH()} h)`
       : `this desktop has not synced with the hosted ledger since ${iso(s.last_sync_at)} (more than LEDGER_OFFLINE_GRACE_H = ${graceH()} h)`;
 
-  function usageReport(orgId: string) {
+  /**
+   * The org's counters as this desktop sees them (`usage`, kept for the max rule of older servers) and
+   * what it did itself (`deviceUsage`, which the server sums over the org's desktops).
+   */
+  function usageReports(orgId: string) {
     const u = deps.quotas.usage(orgId);
-    return { cycle: u.cycle, messages: u.messages, aiRuns: u.aiRuns };
+    const own = st.ownUsage.get(orgId, u.cycle);
+    return {
+      usage: { cycle: u.cycle, messages: u.messages, aiRuns: u.aiRuns },
+      deviceUsage: { cycle: u.cycle, messages: own?.messages ?? 0, aiRuns: own?.aiRuns ?? 0 },
+    };
   }
 
   async function link(signal?: AbortSignal): Promise<string> {
@@ -137,7 +145,7 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
     for (let batch = 0; batch < maxBatches; batch++) {
       const rows = st.outboxBatch.all(orgId, SYNC_PUSH_MAX);
       const res = await client.push(
-        { lastPushedSeq: state().last_pushed_seq, entries: rows.map(toPushEntry), usage: usageReport(orgId) },
+        { lastPushedSeq: state().last_pushed_seq, entries: rows.map(toPushEntry), ...usageReports(orgId) },
         signal,
       );
       const settled = commit(() => {
