@@ -490,6 +490,12 @@ export const ledgerOutbox = sqliteTable(
     transferId: text('transfer_id').notNull().unique(),
     orgId: text('org_id').notNull(),
     createdAt: integer('created_at').notNull(),
+    /**
+     * The entry's time as pushed: its local time moved onto the server's clock (a desktop clock
+     * minutes fast would have it refused), fixed at the first push so that a push repeated after a
+     * lost answer has the same body.
+     */
+    pushedCreatedAt: integer('pushed_created_at'),
   },
   (t) => [index('ledger_outbox_org').on(t.orgId, t.seq)],
 );

@@ -211,6 +211,33 @@ describe('ledger sync', () => {
     expect((await authorityOf(server, orgId)).usage.messages).toBe(12);
   });
 
+  it("a desktop clock 10 minutes fast: its usage is pushed on the server's clock, not refused", async () => {
+    desk.dispose();
+    let fast = 0;
+    desk = testDesktop({
+      url: server.url,
+      token: (await admin.issueDevice(orgId, 'fast clock')).token,
+      now: () => Date.now() + fast,
+    });
+    await admin.topUp(orgId, 1 * C);
+    await desk.sync.run(); // linked, with the clock right
+    // The clock jumps 10 minutes ahead: the offset measured at the last sync is stale, so the first
+    // push is refused as ahead of the server; the same run pushes it again on the clock it measured.
+    fast = 10 * 60_000;
+    const first = desk.use(orgId, 2);
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 2, rejected: 0 });
+    const later = desk.use(orgId, 3);
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 3, rejected: 0 });
+    expect([...(await serverUsageIds(server, orgId)).keys()].sort()).toEqual([...first, ...later].sort());
+    const times = (await server.database.db.execute(
+      sql`SELECT created_at::bigint AS at FROM ledger_transfers WHERE org_id = ${orgId} AND source = 'device'`,
+    )) as unknown as { rows: { at: string }[] };
+    expect(times.rows).toHaveLength(5);
+    for (const { at } of times.rows) expect(Math.abs(Number(at) - Date.now())).toBeLessThan(60_000);
+    expect(outboxSize(desk.sqlite)).toBe(0);
+    expect(desk.events.filter((e) => e.type === 'alert.raised')).toEqual([]);
+  });
+
   it('local usage not yet acknowledged stays counted: local = server balance - unpushed usage', async () => {
     await desk.sync.run();
     await admin.topUp(orgId, 3 * C);

@@ -47,15 +47,17 @@ interface OutboxRow {
   amount_micro: number;
   reference: string | null;
   created_at: number;
+  pushed_created_at: number | null;
 }
 
-export const toPushEntry = (r: OutboxRow): PushEntry => ({
+/** The entry as pushed, at `createdAt` on the server's clock (see `ledger_outbox.pushed_created_at`). */
+export const toPushEntry = (r: OutboxRow, createdAt: number): PushEntry => ({
   id: r.id,
   seq: r.seq,
   kind: r.kind,
   amountMicro: r.amount_micro,
   ...(r.reference === null ? {} : { reference: r.reference }),
-  createdAt: r.created_at,
+  createdAt,
 });
 
 export function prepareSyncStatements(sqlite: Sqlite) {
@@ -80,9 +82,12 @@ export function prepareSyncStatements(sqlite: Sqlite) {
               balance_micro = @balance, server_time = @serverTime WHERE endpoint = @endpoint`,
     ),
     outboxBatch: sqlite.prepare<[string, number], OutboxRow>(
-      `SELECT o.seq, t.id, t.kind, t.amount_micro, t.reference, t.created_at
+      `SELECT o.seq, t.id, t.kind, t.amount_micro, t.reference, t.created_at, o.pushed_created_at
          FROM ledger_outbox o JOIN ledger_transfers t ON t.id = o.transfer_id
         WHERE o.org_id = ? ORDER BY o.seq LIMIT ?`,
+    ),
+    setPushTime: sqlite.prepare<[number | null, string]>(
+      `UPDATE ledger_outbox SET pushed_created_at = ? WHERE transfer_id = ?`,
     ),
     settle: sqlite.prepare<[string]>(`DELETE FROM ledger_outbox WHERE transfer_id = ?`),
     /** Usage the server has not acknowledged yet: it is in the local balance but not in the server's. */

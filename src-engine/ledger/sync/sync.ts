@@ -7,7 +7,12 @@ import type {
   SyncResult,
   SyncStatus,
 } from '../../contracts/ledger-sync.ts';
-import { SYNC_PUSH_MAX, type Authority, type PushRejectionSchema } from '../../contracts/sync.ts';
+import {
+  SYNC_MAX_SKEW_MS,
+  SYNC_PUSH_MAX,
+  type Authority,
+  type PushRejectionSchema,
+} from '../../contracts/sync.ts';
 import type { Sqlite } from '../../db/connection.ts';
 import { errorMessage } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
@@ -139,26 +144,55 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
     return res.orgId;
   }
 
+  /** How far this desktop's clock is ahead of the server's (ms; negative when behind), as last measured. */
+  function lastClockOffset(): number {
+    const s = state();
+    return s.last_sync_at === null || s.server_time === null ? 0 : s.last_sync_at - s.server_time;
+  }
+
   async function push(orgId: string, signal?: AbortSignal) {
     let pushed = 0;
     const rejected: Rejection[] = [];
+    let offset = lastClockOffset();
     for (let batch = 0; batch < maxBatches; batch++) {
       const rows = st.outboxBatch.all(orgId, SYNC_PUSH_MAX);
+      // An entry's time goes on the server's clock once, at its first push, and stays: a repeated push
+      // (after a lost answer) must have the same body. A clock within a minute of the server's is left
+      // alone (the server allows 5): the entry keeps exactly its local time, as before this correction.
+      const shift = Math.abs(offset) < 60_000 ? 0 : offset;
+      const entries = commit(() =>
+        rows.map((r) => {
+          const at = r.pushed_created_at ?? r.created_at - shift;
+          if (r.pushed_created_at === null) st.setPushTime.run(at, r.id);
+          return toPushEntry(r, at);
+        }),
+      );
+      const sentAt = now();
       const res = await client.push(
-        { lastPushedSeq: state().last_pushed_seq, entries: rows.map(toPushEntry), ...usageReports(orgId) },
+        { lastPushedSeq: state().last_pushed_seq, entries, ...usageReports(orgId) },
         signal,
       );
+      offset = Math.round((sentAt + now()) / 2) - res.serverTime;
+      const pushedAt = new Map(entries.map((e) => [e.id, e.createdAt]));
+      // Refused as ahead of the server's clock (the offset was not known yet, or the clock jumped): not
+      // stored there, so they stay and go again on the clock just measured.
+      const ahead = (r: Rejection) => (pushedAt.get(r.id) ?? 0) > res.serverTime + SYNC_MAX_SKEW_MS;
+      const again = res.rejected.filter(ahead);
       const settled = commit(() => {
         let n = 0;
         for (const id of res.accepted) n += st.settle.run(id).changes;
-        for (const r of res.rejected) n += st.settle.run(r.id).changes;
+        for (const r of res.rejected) {
+          if (ahead(r)) st.setPushTime.run(null, r.id);
+          else n += st.settle.run(r.id).changes;
+        }
         st.pushed.run(res.lastPushedSeq, endpoint);
         return n;
       });
       pushed += res.accepted.length;
-      rejected.push(...res.rejected);
-      // Stop when the outbox is drained, or when the server settled none of the batch (next run retries).
-      if (rows.length < SYNC_PUSH_MAX || settled === 0) break;
+      rejected.push(...res.rejected.filter((r) => !ahead(r)));
+      // Stop when the outbox is drained, or when the server settled none of the batch (next run
+      // retries), unless entries wait to go again on the clock just measured.
+      if (again.length === 0 && (rows.length < SYNC_PUSH_MAX || settled === 0)) break;
     }
     if (rejected.length > 0) {
       const first = rejected[0]!;

@@ -1,0 +1,1 @@
+ALTER TABLE `ledger_outbox` ADD `pushed_created_at` integer;
