@@ -4,6 +4,7 @@ import type { Sqlite } from '../db/connection.ts';
 import type { CommitEmitter } from '../events.ts';
 import type { MessageRow } from '../guard/rows.ts';
 import { AppError } from '../errors.ts';
+import { whatsappNumberKey } from '../gateways/evolution/index.ts';
 import type { Admission, Charges } from '../ledger/charges.ts';
 import { MESSAGE_HOLD_TTL_MS } from '../guard/commands/send-message.ts';
 
@@ -40,10 +41,11 @@ export interface MessageStore {
   /** A delivery ack for WhatsApp's message id; only moves forward. Returns the message changed, if any. */
   acked(evolutionMessageId: string, status: 'delivered' | 'read' | 'failed'): StoredMessage | undefined;
   /**
-   * The message being sent from an instance to a recipient with this text: how a SEND_MESSAGE webhook
-   * finds a send whose answer never reached us (a crash, a timeout).
+   * The message being sent from an instance to a recipient (a number or WhatsApp JID, in whatever form
+   * Evolution wrote it) with this text: how a SEND_MESSAGE webhook finds a send whose answer never
+   * reached us (a crash, a timeout).
    */
-  sendingMatch(instanceId: string, recipientDigits: string, text: string): StoredMessage | undefined;
+  sendingMatch(instanceId: string, recipient: string, text: string): StoredMessage | undefined;
 }
 
 /** Statuses an ack may move a message from (never backwards, never out of failed). */
@@ -103,10 +105,11 @@ export function createMessageStore(deps: {
        WHERE id = ? AND status IN ('queued', 'sending') RETURNING *`,
     ),
     // The instance of a message being sent: its reserved slot's (auto) or the one it is pinned to.
-    sendingOn: sqlite.prepare<[string, string, string], StoredMessage>(
+    // The recipient is compared in JS (whatsappNumberKey): Evolution may have rewritten its digits.
+    sendingOn: sqlite.prepare<[string, string], StoredMessage>(
       `SELECT m.* FROM sent_messages m LEFT JOIN smartsend_reservations r ON r.message_id = m.id
-       WHERE m.status = 'sending' AND coalesce(r.instance_id, m.instance_id) = ? AND m."to" = ? AND m.text = ?
-       ORDER BY m.created_at, m.id LIMIT 1`,
+       WHERE m.status = 'sending' AND coalesce(r.instance_id, m.instance_id) = ? AND m.text = ?
+       ORDER BY m.created_at, m.id`,
     ),
   };
   const ack = (status: keyof typeof ACK_FROM) =>
@@ -185,6 +188,9 @@ export function createMessageStore(deps: {
         if (row) statusEvent(row);
         return row;
       }),
-    sendingMatch: (instanceId, digits, text) => st.sendingOn.get(instanceId, digits, text),
+    sendingMatch: (instanceId, recipient, text) => {
+      const key = whatsappNumberKey(recipient);
+      return st.sendingOn.all(instanceId, text).find((m) => whatsappNumberKey(m.to) === key);
+    },
   };
 }

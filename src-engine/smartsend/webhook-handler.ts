@@ -8,7 +8,6 @@ import type { Logger } from '../logger.ts';
 import type { JobQueue } from '../queue/port.ts';
 import type { MessageStore } from './messages.ts';
 import type { SmartSend } from './planner.ts';
-import { recipientKey } from './rotation.ts';
 
 /** A parsed Evolution webhook, already authenticated; `invalid` is the HTTP layer's business. */
 export type WebhookEvent = Exclude<EvolutionWebhookEvent, { kind: 'invalid' }>;
@@ -78,7 +77,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
       case 'message.sent': {
         if (event.text === null) return;
         for (const inst of st.byName.all(event.instance)) {
-          const m = messages.sendingMatch(inst.id, recipientKey(event.remoteJid), event.text);
+          const m = messages.sendingMatch(inst.id, event.remoteJid, event.text);
           if (m && messages.sent(m.id, inst.id, event.messageId, now())) {
             smartSend.release(m.id);
             compliance.checkOrg(m.org_id);

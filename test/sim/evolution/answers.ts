@@ -103,8 +103,19 @@ export const rowId = () =>
     .replace(/[^a-z0-9]/g, 'x')}`;
 
 export const digitsOf = (number: string) => number.split('@')[0]!.replace(/\D/g, '');
-/** createJid() for a plain number (without the BR/MX ninth-digit rules). */
-export const jidOf = (number: string) => `${digitsOf(number)}@s.whatsapp.net`;
+/**
+ * createJid() for a plain number, with Evolution's national rules (src/utils/createJid.ts): a 13-digit
+ * Mexican (52) or Argentine (54) number loses its third digit (the mobile 1 or 9); a 13-digit Brazilian
+ * number loses the 9 after the area code when the area code is 31 or more and the subscriber number
+ * starts with 7, 8 or 9.
+ */
+export function jidOf(number: string): string {
+  let d = digitsOf(number);
+  if (d.length === 13 && (d.startsWith('52') || d.startsWith('54'))) d = d.slice(0, 2) + d.slice(3);
+  const br = /^55(\d{2})\d(\d{8})$/.exec(d);
+  if (br && Number(br[1]) >= 31 && Number(br[2]![0]) >= 7) d = `55${br[1]}${br[2]}`;
+  return `${d}@s.whatsapp.net`;
+}
 
 /** sendDataWebhook()'s `date_time`: local time written with toISOString(). */
 export const localIsoTime = (ms: number) =>
