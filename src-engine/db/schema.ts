@@ -266,6 +266,11 @@ export const sentMessages = sqliteTable(
     error: text('error'),
     createdAt: createdAt(),
     sentAt: integer('sent_at'),
+    /**
+     * Its last try got no answer from Evolution, so it may have gone out: it stays `sending` until then
+     * for the SEND_MESSAGE webhook to settle it, and fails after (smartsend/worker.ts).
+     */
+    confirmBy: integer('confirm_by'),
   },
   (t) => [
     // No index on the idempotency key: `idempotency_keys` holds it once (guard/idempotency.ts); a second

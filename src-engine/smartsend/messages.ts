@@ -19,7 +19,12 @@ import { MESSAGE_HOLD_TTL_MS } from '../guard/commands/send-message.ts';
  * admission commit in one transaction, and only the change that found the row unsettled settles.
  */
 
-export type StoredMessage = MessageRow & { cycle: string | null; idempotency_key: string | null };
+export type StoredMessage = MessageRow & {
+  cycle: string | null;
+  idempotency_key: string | null;
+  /** Set while a send Evolution never answered waits for WhatsApp's confirmation (see `awaitConfirmation`). */
+  confirm_by: number | null;
+};
 
 export interface MessageStore {
   get(id: string): StoredMessage | undefined;
@@ -32,6 +37,11 @@ export interface MessageStore {
   claim(id: string, jobId: string): boolean;
   /** Back to queued after an attempt that certainly did not send it. */
   unclaim(id: string, jobId: string): void;
+  /**
+   * The last try got no answer (it may have gone out): the message stays `sending`, charge held, for the
+   * SEND_MESSAGE webhook to settle it until `until`; `error` says why meanwhile.
+   */
+  awaitConfirmation(id: string, jobId: string, until: number, error: string): void;
   /** A failed message sent again from the dead letters: admitted (charged) afresh, queued for `jobId`. */
   readmit(message: StoredMessage, jobId: string): void;
   /** Sent: records it, captures its charge; false when it was already settled. */
@@ -90,14 +100,17 @@ export function createMessageStore(deps: {
     unclaim: sqlite.prepare<[string, string]>(
       `UPDATE sent_messages SET status = 'queued' WHERE id = ? AND status = 'sending' AND job_id = ?`,
     ),
+    awaitConfirmation: sqlite.prepare<[number, string, string, string]>(
+      `UPDATE sent_messages SET confirm_by = ?, error = ? WHERE id = ? AND status = 'sending' AND job_id = ?`,
+    ),
     readmit: sqlite.prepare(
       `UPDATE sent_messages SET status = 'queued', job_id = @job, reservation_id = @reservationId,
-         free = @free, cycle = @cycle, error = NULL
+         free = @free, cycle = @cycle, error = NULL, confirm_by = NULL
        WHERE id = @id AND status = 'failed'`,
     ),
     sent: sqlite.prepare<{ id: string; instance: string; evo: string; at: number }, StoredMessage>(
       `UPDATE sent_messages SET status = 'sent', instance_id = @instance, evolution_message_id = @evo,
-         sent_at = @at, error = NULL
+         sent_at = @at, error = NULL, confirm_by = NULL
        WHERE id = @id AND status IN ('queued', 'sending') RETURNING *`,
     ),
     failed: sqlite.prepare<[string, string], StoredMessage>(
@@ -164,6 +177,7 @@ export function createMessageStore(deps: {
         return true;
       }),
     unclaim: (id, jobId) => void st.unclaim.run(id, jobId),
+    awaitConfirmation: (id, jobId, until, error) => void st.awaitConfirmation.run(until, error, id, jobId),
     readmit: (m, jobId) =>
       atomically(() => {
         const a = charges.admit(m.org_id, 'message', {

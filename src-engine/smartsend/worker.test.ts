@@ -20,7 +20,7 @@ import { createSmartSend } from './planner.ts';
 import { seededRandom } from './random.ts';
 import { createSqliteState } from './sqlite-state.ts';
 import { createWebhookHandler, type WebhookEvent } from './webhook-handler.ts';
-import { createSendHandler, type SendJob } from './worker.ts';
+import { CONFIRM_WINDOW_MS, createSendHandler, type SendJob } from './worker.ts';
 
 // A fixed 1 s gap and a 5 ms "composing": slots are exact.
 const settings = SmartSendSettingsSchema.parse({
@@ -247,6 +247,45 @@ describe('whatsapp.send worker', () => {
       { cycle: id, threshold: 1 },
       { cycle: id, threshold: 2 },
     ]);
+  });
+
+  it('a last try without an answer waits for WhatsApp to confirm it: settled by the webhook, or failed after the window', async () => {
+    build(100);
+    sim.setLatency(300, 'evo-0');
+    // Confirmed late: the webhook settles it (sent, charged) and the job's next run finds it done.
+    const m1 = await send('5215500000007', 'Última oportunidad');
+    const waiting = await handler(job(m1, m1, 3, 3)).catch((e: unknown) => e);
+    expect(waiting).toBeInstanceOf(RetryLaterError);
+    expect((waiting as RetryLaterError).delayMs).toBe(CONFIRM_WINDOW_MS);
+    expect(row(m1)).toMatchObject({
+      status: 'sending',
+      hold: 'pending',
+      error: expect.stringMatching(/no answer/),
+    });
+    for (const { body } of await hooks.waitFor(3)) {
+      const event = parseWebhook(body);
+      if (event.kind !== 'invalid') await onWebhook(event);
+    }
+    expect(row(m1)).toMatchObject({ status: 'delivered', hold: 'posted', error: null });
+    clock.advance(CONFIRM_WINDOW_MS);
+    await expect(handler(job(m1, m1, 3, 3))).resolves.toMatchObject({ already: true });
+    expect(sim.sends).toHaveLength(1);
+
+    // Never confirmed (Evolution's webhook is off here): it fails once the window is over, not before.
+    sim.setWebhook(undefined);
+    clock.advance(2000);
+    const m2 = await send('5215500000008', 'Sin confirmar');
+    await expect(handler(job(m2, m2, 3, 3))).rejects.toBeInstanceOf(RetryLaterError);
+    clock.advance(CONFIRM_WINDOW_MS - 1);
+    const early = await handler(job(m2, m2, 3, 3)).catch((e: unknown) => e);
+    expect(early).toMatchObject({ delayMs: 1 });
+    expect(row(m2)).toMatchObject({ status: 'sending', hold: 'pending' });
+    clock.advance(1);
+    await expect(handler(job(m2, m2, 3, 3))).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(row(m2)).toMatchObject({ status: 'failed', hold: 'voided' });
+    expect(row(m2).error).toMatch(/no answer within .*; not confirmed by WhatsApp either/);
+    await new Promise((r) => setTimeout(r, 400)); // the simulator's late send of m2 lands
+    expect(sim.sends).toHaveLength(2); // tried once each: waiting never sends again
   });
 
   it('settles a send whose answer never came from the SEND_MESSAGE webhook; the retry does not send again', async () => {

@@ -46,6 +46,12 @@ export interface SendWorkerDeps {
 const DONE = new Set(['sent', 'delivered', 'read']);
 /** Failures after which the message may have gone out: keep it `sending` so a late webhook can settle it. */
 const AMBIGUOUS = new Set(['timeout', 'network']);
+/**
+ * How long a message whose last try got no answer waits for WhatsApp's confirmation (the SEND_MESSAGE
+ * webhook) before it fails. Failing it at once would lose the charge of a send that went out, and a
+ * retry from the dead letters would send it twice.
+ */
+export const CONFIRM_WINDOW_MS = 10 * 60_000;
 
 /**
  * What a failed send says about the number's standing with WhatsApp (its health), if anything: a
@@ -88,6 +94,13 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       m = messages.get(messageId)!;
     }
     if (m.status === 'sending' && m.job_id !== job.id) return { status: 'sending', byJob: m.job_id };
+    if (m.status === 'sending' && m.confirm_by !== null) {
+      // Its last try got no answer, and the webhook has not confirmed it (that would have settled it).
+      const left = m.confirm_by - now();
+      if (left > 0) throw new RetryLaterError(left, 'waiting for WhatsApp to confirm an unanswered send');
+      smartSend.release(messageId);
+      giveUp(messageId, `${m.error ?? 'no answer'}; not confirmed by WhatsApp either`);
+    }
 
     const slot = smartSend.plan({
       messageId,
@@ -137,6 +150,10 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
         { messageId, instanceId: slot.instanceId, kind: e?.kind, attempt: job.attempt, err: reason },
         'send failed',
       );
+      if (e && AMBIGUOUS.has(e.kind) && job.attempt >= job.attempts) {
+        messages.awaitConfirmation(messageId, job.id, now() + CONFIRM_WINDOW_MS, reason);
+        throw new RetryLaterError(CONFIRM_WINDOW_MS, `${reason}; waiting for WhatsApp to confirm it`);
+      }
       if (e?.permanent || job.attempt >= job.attempts) {
         smartSend.release(messageId);
         giveUp(messageId, reason);

@@ -1,0 +1,1 @@
+ALTER TABLE `sent_messages` ADD `confirm_by` integer;
