@@ -13,7 +13,8 @@ export async function probe(fn: () => Promise<void>): Promise<Check> {
     await fn();
     return { status: 'healthy' };
   } catch (err) {
-    return { status: 'unhealthy', reason: errorMessage(err) };
+    const error = errorMessage(err);
+    return { status: 'unhealthy', reason: error, detail: { code: 'unreachable', error } };
   }
 }
 
@@ -23,7 +24,8 @@ async function httpOk(url: string, init: RequestInit = {}): Promise<void> {
   if (!res.ok) throw new Error(`${url} answered ${res.status}`);
 }
 
-const disabled = (reason: string): Promise<Check> => Promise.resolve({ status: 'disabled', reason });
+const notConfigured = (setting: string, reason: string): Promise<Check> =>
+  Promise.resolve({ status: 'disabled', reason, detail: { code: 'not_configured', setting } });
 
 /** Checks of the services the engine uses; none of them makes the engine itself unhealthy. */
 export function serviceChecks(
@@ -44,9 +46,9 @@ export function serviceChecks(
       ),
       services.evolutionUrl
         ? probe(() => httpOk(new URL('/', services.evolutionUrl).href))
-        : disabled('EVOLUTION_URL is not set'),
+        : notConfigured('EVOLUTION_URL', 'EVOLUTION_URL is not set'),
       !services.ledgerUrl
-        ? disabled('LEDGER_URL is not set: local ledger only')
+        ? notConfigured('LEDGER_URL', 'LEDGER_URL is not set: local ledger only')
         : ledgerSync
           ? Promise.resolve(ledgerSync.health())
           : probe(() => httpOk(new URL('/health', services.ledgerUrl).href)),

@@ -42,6 +42,17 @@ describe('local API', () => {
     expect(res.status).toBe(200);
     const body = HealthSchema.parse(await res.json());
     expect(body.checks.database?.status).toBe('healthy');
+    // Each reason also as data, for the desktop to say in its user's language.
+    expect(body.checks.evolution).toEqual({
+      status: 'disabled',
+      reason: 'EVOLUTION_URL is not set',
+      detail: { code: 'not_configured', setting: 'EVOLUTION_URL' },
+    });
+    expect(body.checks.ledger?.detail).toEqual({ code: 'not_configured', setting: 'LEDGER_URL' });
+    expect(body.checks.ollama).toMatchObject({
+      status: 'unhealthy',
+      detail: { code: 'unreachable', error: body.checks.ollama?.reason },
+    });
   });
 
   it('answers unknown routes with 404 in the shared error shape', async () => {

@@ -128,7 +128,12 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
       const info = (await within(deps.docker.info(), timeoutMs)) as { Runtimes?: Record<string, unknown> };
       runtimes = Object.keys(info.Runtimes ?? {});
     } catch (err) {
-      return { status: 'unhealthy', reason: `Docker is not reachable: ${errorMessage(err)}` };
+      const error = errorMessage(err);
+      return {
+        status: 'unhealthy',
+        reason: `Docker is not reachable: ${error}`,
+        detail: { code: 'docker_unreachable', error },
+      };
     }
     try {
       await within(deps.docker.getImage(options.image).inspect(), timeoutMs);
@@ -136,17 +141,24 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
       return {
         status: 'unhealthy',
         reason: `cage image ${options.image} missing: run agencia-desk-engine cage build`,
+        detail: { code: 'cage_image_missing', image: options.image },
       };
     }
     if (options.runtime && !runtimes.includes(options.runtime)) {
       return {
         status: 'unhealthy',
         reason: `CAGE_RUNTIME is "${options.runtime}" but Docker has no such runtime (it has: ${runtimes.join(', ') || 'none'})`,
+        detail: { code: 'cage_runtime_missing', runtime: options.runtime, available: runtimes },
       };
     }
     return {
       status: 'healthy',
       reason: `cage image ${options.image} present${options.runtime ? `, runtime ${options.runtime}` : ''}`,
+      detail: {
+        code: 'cage_ready',
+        image: options.image,
+        ...(options.runtime ? { runtime: options.runtime } : {}),
+      },
     };
   }
 

@@ -380,6 +380,7 @@ describe.skipIf(!env.ok)('cage engine', () => {
     expect(await noImage.health()).toEqual({
       status: 'unhealthy',
       reason: 'cage image agencia-cage-test:missing missing: run agencia-desk-engine cage build',
+      detail: { code: 'cage_image_missing', image: 'agencia-cage-test:missing' },
     });
     const noRuntime = cageEngine(docker, sim.url, {
       image: rogueImage,
@@ -396,10 +397,12 @@ describe.skipIf(!env.ok)('cage engine', () => {
     expect(await noRuntime.health()).toEqual({
       status: 'unhealthy',
       reason: expect.stringMatching(/^CAGE_RUNTIME is "runsc-missing" but Docker has no such runtime/),
+      detail: { code: 'cage_runtime_missing', runtime: 'runsc-missing', available: expect.arrayContaining(['runc']) },
     });
     expect(await engine.health()).toEqual({
       status: 'healthy',
       reason: `cage image ${engine.options.image} present`,
+      detail: { code: 'cage_ready', image: engine.options.image },
     });
   });
 

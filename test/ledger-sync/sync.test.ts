@@ -355,11 +355,16 @@ describe('ledger sync', () => {
 
       t += 71 * 3_600_000;
       expect(d.sync.overageRefusal(orgId)).toBeNull();
-      expect(d.sync.health()).toEqual({ status: 'healthy', reason: `last sync ${synced}` });
+      expect(d.sync.health()).toEqual({
+        status: 'healthy',
+        reason: `last sync ${synced}`,
+        detail: { code: 'ledger_synced', at: Date.parse(synced) },
+      });
       t += 2 * 3_600_000;
       expect(d.sync.health()).toEqual({
         status: 'unhealthy',
         reason: `this desktop has not synced with the hosted ledger since ${synced} (more than LEDGER_OFFLINE_GRACE_H = 72 h): overage refused`,
+        detail: { code: 'ledger_offline', since: Date.parse(synced), everSynced: true, graceH: 72 },
       });
       expect(admit(1)).toMatchObject({ free: true });
       expect(() => admit(2)).toThrow(

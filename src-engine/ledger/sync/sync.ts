@@ -311,11 +311,32 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
     health() {
       const s = state();
       const lastError = s.last_error ? `; last attempt failed: ${s.last_error}` : '';
+      const failed = s.last_error ? { lastError: s.last_error } : {};
       if (isOffline(s)) {
-        return { status: 'unhealthy', reason: `${offlineReason(s)}: overage refused${lastError}` };
+        return {
+          status: 'unhealthy',
+          reason: `${offlineReason(s)}: overage refused${lastError}`,
+          detail: {
+            code: 'ledger_offline',
+            since: offlineSince(s),
+            everSynced: s.last_sync_at !== null,
+            graceH: graceH(),
+            ...failed,
+          },
+        };
       }
-      if (s.last_sync_at === null) return { status: 'healthy', reason: `not synced yet${lastError}` };
-      return { status: 'healthy', reason: `last sync ${iso(s.last_sync_at)}${lastError}` };
+      if (s.last_sync_at === null) {
+        return {
+          status: 'healthy',
+          reason: `not synced yet${lastError}`,
+          detail: { code: 'ledger_not_synced_yet', ...failed },
+        };
+      }
+      return {
+        status: 'healthy',
+        reason: `last sync ${iso(s.last_sync_at)}${lastError}`,
+        detail: { code: 'ledger_synced', at: s.last_sync_at, ...failed },
+      };
     },
 
     referrals: (orgId) => referrals.read(orgId),

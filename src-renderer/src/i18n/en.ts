@@ -79,6 +79,24 @@ export const en: Dictionary = {
       chatwoot: 'Chatwoot',
     },
     uptime: (d: string) => `Up for ${d}`,
+    reasons: {
+      notConfigured: (setting: string) => `Not configured (${setting})`,
+      unreachable: (error: string) => `Not answering: ${error}`,
+      dockerUnreachable: (error: string) => `Cannot reach Docker: ${error}`,
+      cageImageMissing: (image: string) =>
+        `The cage image ${image} is missing: run agencia-desk-engine cage build`,
+      cageRuntimeMissing: (runtime: string, available: string) =>
+        `CAGE_RUNTIME is "${runtime}" but Docker does not have it (it has: ${available || 'none'})`,
+      cageReady: (image: string) => `Image ${image} ready`,
+      cageReadyRuntime: (image: string, runtime: string) => `Image ${image} ready, runtime ${runtime}`,
+      ledgerSynced: (at: string) => `Last sync: ${at}`,
+      ledgerNotSyncedYet: 'Not synced yet',
+      ledgerOffline: (since: string, graceH: string) =>
+        `Not synced since ${since} (more than ${graceH} h): overage refused`,
+      ledgerNeverSynced: (since: string, graceH: string) =>
+        `Never synced since it was set up (${since}, more than ${graceH} h): overage refused`,
+      lastError: (error: string) => `the last attempt failed: ${error}`,
+    },
   },
   panel: {
     title: 'Dashboard',

@@ -80,6 +80,25 @@ export const es = {
       chatwoot: 'Chatwoot',
     } as Record<string, string>,
     uptime: (d: string) => `En marcha desde hace ${d}`,
+    /** Why a check is as it is (`detail` of the engine's health checks). */
+    reasons: {
+      notConfigured: (setting: string) => `Sin configurar (${setting})`,
+      unreachable: (error: string) => `No responde: ${error}`,
+      dockerUnreachable: (error: string) => `No se puede conectar con Docker: ${error}`,
+      cageImageMissing: (image: string) =>
+        `Falta la imagen ${image} de la jaula: ejecuta agencia-desk-engine cage build`,
+      cageRuntimeMissing: (runtime: string, available: string) =>
+        `CAGE_RUNTIME es «${runtime}», pero Docker no lo tiene (tiene: ${available || 'ninguno'})`,
+      cageReady: (image: string) => `Imagen ${image} lista`,
+      cageReadyRuntime: (image: string, runtime: string) => `Imagen ${image} lista, runtime ${runtime}`,
+      ledgerSynced: (at: string) => `Última sincronización: ${at}`,
+      ledgerNotSyncedYet: 'Aún no se ha sincronizado',
+      ledgerOffline: (since: string, graceH: string) =>
+        `Sin sincronizar desde ${since} (más de ${graceH} h): no se aceptan excedentes`,
+      ledgerNeverSynced: (since: string, graceH: string) =>
+        `Nunca sincronizado desde que se configuró (${since}, más de ${graceH} h): no se aceptan excedentes`,
+      lastError: (error: string) => `el último intento falló: ${error}`,
+    },
   },
   panel: {
     title: 'Panel',

@@ -4,6 +4,7 @@ import type { Check, Health } from '../../../src-engine/contracts/health.ts';
 import { Async, Card, Empty, Light, QuotaBar, type LightColour } from '../components/ui.tsx';
 import { formatCredits, formatDate, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
+import { checkReasonText } from '../i18n/check-reason.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 import { aboutLedger, useOperation, type Resource } from '../state/use-operation.ts';
 
@@ -38,7 +39,7 @@ function HealthCard({ health }: { health: Resource<Health> }) {
                   <Light colour={CHECK_COLOUR[check.status]} label={t.health.status[check.status]} />
                   <span className="check-name">{t.health.checks[name] ?? name}</span>
                   <span className="check-status">{t.health.status[check.status]}</span>
-                  {check.reason && <span className="check-reason">{check.reason}</span>}
+                  {check.reason && <span className="check-reason">{checkReasonText(t, locale, check)}</span>}
                 </li>
               ))}
             </ul>
