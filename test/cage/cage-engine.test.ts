@@ -397,7 +397,11 @@ describe.skipIf(!env.ok)('cage engine', () => {
     expect(await noRuntime.health()).toEqual({
       status: 'unhealthy',
       reason: expect.stringMatching(/^CAGE_RUNTIME is "runsc-missing" but Docker has no such runtime/),
-      detail: { code: 'cage_runtime_missing', runtime: 'runsc-missing', available: expect.arrayContaining(['runc']) },
+      detail: {
+        code: 'cage_runtime_missing',
+        runtime: 'runsc-missing',
+        available: expect.arrayContaining(['runc']),
+      },
     });
     expect(await engine.health()).toEqual({
       status: 'healthy',
