@@ -116,7 +116,6 @@ function createWindow(): BrowserWindow {
 }
 
 async function start(): Promise<void> {
-  const text = mainText(app.getLocale());
   const userData = app.getPath('userData');
   // The page's full URL (a file:// origin alone cannot tell our page from another file).
   session.defaultSession.setPermissionRequestHandler((wc, permission, callback, details) =>
@@ -138,6 +137,11 @@ async function start(): Promise<void> {
     },
     onError: (err) => log.warn({ err }, 'desktop settings unreadable; using defaults'),
   });
+  // The tray, notifications and dialogs speak the language chosen in the app (the OS's until then).
+  const language = () => settings.get().language ?? app.getLocale();
+  let text = mainText(language());
+  /** Redraws the tray after a language change (set once the tray exists). */
+  const redraw: { tray?: () => void } = {};
   // The environment wins over the settings, as it wins over config.json.
   const config = loadConfig({
     ...settings.engineEnv(),
@@ -150,7 +154,18 @@ async function start(): Promise<void> {
   const token = engine.sessions.issue(orgId);
 
   const router = createIpcRouter({ ipcMain, rendererUrl, log });
-  registerChannels(router, { call: (name, input) => engine.call(name, input, token), settings });
+  registerChannels(router, {
+    call: (name, input) => engine.call(name, input, token),
+    settings: {
+      get: () => settings.get(),
+      set(patch) {
+        const saved = settings.set(patch);
+        text = mainText(language());
+        redraw.tray?.();
+        return saved;
+      },
+    },
+  });
 
   const relay = createEventRelay<EngineEvent>((event) => {
     if (mainWindow && !mainWindow.isDestroyed()) mainWindow.webContents.send(EVENT_CHANNEL, event);
@@ -211,6 +226,7 @@ async function start(): Promise<void> {
     render();
   };
   tray.on('click', showWindow);
+  redraw.tray = render;
   render();
   void refreshTray();
   setInterval(() => void refreshTray(), TRAY_REFRESH_MS).unref();

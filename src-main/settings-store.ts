@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AppError, parseOrThrow } from '../src-engine/errors.ts';
 import {
   DEFAULT_PACING,
+  LanguageSchema,
   PacingSchema,
   SERVICES,
   SERVICES_WITH_SECRET,
@@ -33,6 +34,7 @@ const StoredSchema = z.object({
     .partialRecord(z.enum(SERVICES), z.object({ url: z.string().optional(), secret: z.string().optional() }))
     .default({}),
   pacing: PacingSchema.default(DEFAULT_PACING),
+  language: LanguageSchema.optional(),
 });
 type Stored = z.infer<typeof StoredSchema>;
 
@@ -89,6 +91,7 @@ export function createSettingsStore(deps: {
       ]),
     ) as PublicSettings['services'],
     pacing: stored.pacing,
+    language: stored.language ?? null,
     secretsAvailable: box.isEncryptionAvailable(),
   });
 
@@ -134,6 +137,7 @@ export function createSettingsStore(deps: {
         }
       }
       if (patch.pacing) next.pacing = patch.pacing;
+      if (patch.language) next.language = patch.language;
       file.write(JSON.stringify(next, null, 2));
       stored = next;
       return publicView();

@@ -64,12 +64,12 @@ const en: MainText = {
   fatal: 'Agencia Desk could not start',
 };
 
-/** Spanish unless the OS speaks something else that we have (English). */
+/** Spanish unless the language chosen in the app (`es`/`en`), or else the OS's, is English. */
 export function mainText(osLocale: string): MainText {
   return /^es\b/i.test(osLocale) || !/^en\b/i.test(osLocale) ? es : en;
 }
 
-/** The notification sentence for an alert, in the OS language (the engine's own text is English). */
+/** The notification sentence for an alert, in the desktop's language (the engine's own text is English). */
 export function alertBody(t: MainText, alert: Alert): string {
   if (alert.kind === 'quota')
     return alert.threshold === null ? alert.message : t.alerts.quota(alert.threshold);

@@ -59,10 +59,15 @@ export const DEFAULT_PACING: Pacing = {
   quietHours: null,
 };
 
+/** The languages of the desktop's own words (the UI, the tray, notifications). */
+export const LanguageSchema = z.enum(['es', 'en']);
+
 /** What the renderer sees: secrets only as "one is stored", never their value. */
 export const PublicSettingsSchema = z.object({
   services: z.record(ServiceIdSchema, z.object({ url: z.string().nullable(), hasSecret: z.boolean() })),
   pacing: PacingSchema,
+  /** The language chosen in the app, which the tray and notifications follow; null: never chosen (the OS's). */
+  language: LanguageSchema.nullable(),
   /** false when the OS offers no encrypted storage: secrets are then refused, never kept in clear. */
   secretsAvailable: z.boolean(),
 });
@@ -83,6 +88,7 @@ export const SettingsPatchSchema = z
       )
       .optional(),
     pacing: PacingSchema.optional(),
+    language: LanguageSchema.optional(),
   })
   .strict();
 export type SettingsPatch = z.input<typeof SettingsPatchSchema>;

@@ -79,13 +79,21 @@ function useApplyBranding() {
   }, [branding, setBranding]);
 }
 
-/** The desktop settings (services, pacing) are loaded once, in Electron only. */
+/**
+ * The desktop settings (services, pacing) are loaded once, in Electron only; the main process is told
+ * the language chosen here (at start and on each change), so the tray and notifications speak it too.
+ */
 function useDesktopSettings() {
   const bridge = useBridge();
   const load = useSettings((s) => s.load);
+  const save = useSettings((s) => s.save);
+  const lang = useUi((s) => s.lang);
   useEffect(() => {
     if (bridge) void load(bridge);
   }, [bridge, load]);
+  useEffect(() => {
+    if (bridge) void save(bridge, { language: lang });
+  }, [bridge, save, lang]);
 }
 
 function Sidebar() {

@@ -97,6 +97,10 @@ describe('EngineClient over IPC', () => {
     });
     expect(saved.services.evolution).toEqual({ url: 'http://127.0.0.1:8080', hasSecret: true });
     expect((await callDesktop(bridge, 'settings:get', {})).services.evolution.hasSecret).toBe(true);
+    expect((await callDesktop(bridge, 'settings:set', { language: 'en' })).language).toBe('en');
+    expect(await fake.invoke('settings:set', { language: 'fr' })).toMatchObject({
+      error: { error: 'VALIDATION_ERROR' },
+    });
     expect(await bridge.invoke('nope:nothing', {})).toMatchObject({ error: { error: 'NOT_FOUND' } });
   });
 });

@@ -55,6 +55,18 @@ describe('desktop settings', () => {
     expect(() => ok.set({ services: { ollama: { secret: 'x' } } })).toThrow(/takes no key/);
   });
 
+  it('keeps the language chosen in the app for the tray and notifications; none until one is chosen', () => {
+    const file = memoryFile();
+    const store = createSettingsStore({ file, box: fakeSafeStorage() });
+    expect(store.get().language).toBeNull();
+    expect(store.set({ language: 'en' }).language).toBe('en');
+    // Other changes leave it; the next start reads it back.
+    store.set({ services: { ollama: { url: 'http://gpu:11434' } } });
+    expect(createSettingsStore({ file, box: fakeSafeStorage() }).get().language).toBe('en');
+    expect(() => store.set({ language: 'fr' } as never)).toThrow(AppError);
+    expect(store.get().language).toBe('en');
+  });
+
   it('validates patches with the shared schema', () => {
     const store = createSettingsStore({ file: memoryFile(), box: fakeSafeStorage() });
     const bad = (patch: unknown) => {

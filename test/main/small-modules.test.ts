@@ -85,6 +85,9 @@ describe('tray state', () => {
     });
     expect(trayTooltip(en, 'red')).toBe('Agencia Desk: the engine has problems');
     expect(mainText('fr-FR')).toBe(es);
+    // The language chosen in the app (desktop settings) is a bare code.
+    expect(mainText('en')).toBe(en);
+    expect(mainText('es')).toBe(es);
   });
 });
 
