@@ -167,7 +167,14 @@ export const DeadLetterSchema = z.object({
   queue: z.string(),
   jobId: z.string(),
   payload: z.unknown(),
+  /** The last error's text (English, technical). */
   error: z.string(),
+  /**
+   * The same as a code, when it had one, for a client to say in its user's language: `<service>.<kind>`
+   * for a failed call to a service (`evolution.timeout`, `evolution.not_on_whatsapp`, ...),
+   * `whatsapp.unconfirmed`, `job.timeout`, or an engine error code (`INSUFFICIENT_CREDITS`, ...).
+   */
+  errorCode: z.string().optional(),
   attempts: z.number().int(),
   failedAt: z.number().int(),
   resolved: z.boolean(),

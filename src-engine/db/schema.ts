@@ -225,6 +225,8 @@ export const deadLetters = sqliteTable(
     jobId: text('job_id').notNull(),
     payload: text('payload').notNull(),
     error: text('error').notNull(),
+    /** The failure as a code (queue/errors.ts `errorCodeOf`), when it had one. */
+    errorCode: text('error_code'),
     attempts: integer('attempts').notNull(),
     failedAt: integer('failed_at').notNull(),
     resolved: integer('resolved', { mode: 'boolean' }).notNull().default(false),

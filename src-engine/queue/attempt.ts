@@ -1,10 +1,10 @@
 import { errorMessage } from '../errors.ts';
-import { RetryLaterError, UnrecoverableError } from './errors.ts';
+import { RetryLaterError, UnrecoverableError, errorCodeOf } from './errors.ts';
 import type { ActiveJob, JobHandler } from './port.ts';
 
 export type AttemptOutcome =
   | { kind: 'completed'; result: unknown }
-  | { kind: 'failed'; error: string; unrecoverable: boolean }
+  | { kind: 'failed'; error: string; unrecoverable: boolean; code?: string }
   | { kind: 'later'; delayMs: number; reason: string };
 
 /** Largest result kept with a completed job; larger ones are replaced by a note. */
@@ -43,7 +43,7 @@ export async function runAttempt<T>(
     timer = setTimeout(() => {
       const error = `timed out after ${timeoutMs} ms`;
       ctl.abort(new Error(error));
-      resolve({ kind: 'failed', error, unrecoverable: false });
+      resolve({ kind: 'failed', error, unrecoverable: false, code: 'job.timeout' });
     }, timeoutMs);
   });
   const run = (async (): Promise<AttemptOutcome> => {
@@ -55,7 +55,13 @@ export async function runAttempt<T>(
         const delayMs = Number.isFinite(err.delayMs) ? Math.max(0, Math.round(err.delayMs)) : 1000;
         return { kind: 'later', delayMs, reason: err.message };
       }
-      return { kind: 'failed', error: errorMessage(err), unrecoverable: err instanceof UnrecoverableError };
+      const code = errorCodeOf(err);
+      return {
+        kind: 'failed',
+        error: errorMessage(err),
+        unrecoverable: err instanceof UnrecoverableError,
+        ...(code === undefined ? {} : { code }),
+      };
     }
   })();
   try {

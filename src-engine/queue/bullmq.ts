@@ -97,7 +97,7 @@ if existing then return existing end
 local id = tostring(redis.call('INCR', KEYS[2]))
 redis.call('SET', KEYS[1], id)
 redis.call('HSET', ARGV[1] .. id, 'queue', ARGV[2], 'jobId', ARGV[3], 'payload', ARGV[4], 'error', ARGV[5],
-  'attempts', ARGV[6], 'failedAt', ARGV[7], 'resolved', '0')
+  'attempts', ARGV[6], 'failedAt', ARGV[7], 'resolved', '0', 'errorCode', ARGV[8])
 for i = 3, #KEYS do redis.call('ZADD', KEYS[i], id, id) end
 return id`;
 
@@ -113,6 +113,13 @@ end
 return 1`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A job a worker is running: for a failed attempt, the retry we announce or the failure's code. */
+interface RunningJob {
+  started: number;
+  retry?: { ts: number; runAt: number };
+  errorCode?: string;
+}
 
 /** Waits for `p` at most `ms` ms; false if it has not settled by then (it keeps running). */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -262,6 +269,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     job: Job<Envelope>,
     attempts: number,
     error: string,
+    code: string | undefined,
   ): Promise<string> {
     const id = await client.eval(
       RECORD_DEAD_LETTER,
@@ -279,6 +287,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       error,
       attempts,
       now(),
+      code ?? '',
     );
     return String(id);
   }
@@ -301,6 +310,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       resolved: hash.resolved === '1',
       retriedAs: retried,
     };
+    if (hash.errorCode) d.errorCode = hash.errorCode;
     if (hash.resolvedAt) d.resolvedAt = Number(hash.resolvedAt);
     return d;
   }
@@ -376,8 +386,8 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     private giveUp!: () => void;
     /** Resolves when close() stops waiting for active attempts. */
     private readonly gaveUp = new Promise<'gave-up'>((resolve) => (this.giveUp = () => resolve('gave-up')));
-    /** Per job being run: when its attempt started and, for a failed one, the retry we announce. */
-    private readonly running = new Map<string, { started: number; retry?: { ts: number; runAt: number } }>();
+    /** Per job being run (its dead letter is written again, with the code, after BullMQ moved it). */
+    private readonly running = new Map<string, RunningJob>();
     private closing: Promise<void> | undefined;
 
     constructor(
@@ -416,7 +426,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       const attempts = job.opts.attempts ?? 1;
       const started = now();
       const base = { queue: this.queue, jobId: id };
-      const entry: { started: number; retry?: { ts: number; runAt: number } } = { started };
+      const entry: RunningJob = { started };
       this.running.set(id, entry);
       events.emit({ type: 'job.active', ...base, ts: started, attempt });
       let over = false;
@@ -481,7 +491,8 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       if (outcome.unrecoverable || attempt >= attempts) {
         // Written before BullMQ moves the job, so a crash in between cannot lose it; onFailed
         // writes it again (a no-op) in case this write failed.
-        await recordDeadLetter(this.queue, job, attempt, outcome.error).catch((err: unknown) =>
+        entry.errorCode = outcome.code;
+        await recordDeadLetter(this.queue, job, attempt, outcome.error, outcome.code).catch((err: unknown) =>
           log.warn({ err, ...base }, 'dead letter not written yet; retrying once the job has failed'),
         );
         throw outcome.unrecoverable ? new BullUnrecoverableError(outcome.error) : new Error(outcome.error);
@@ -514,12 +525,12 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     /** Runs after BullMQ has moved the job: to delayed/waiting for a retry, or to failed for good. */
     private async onFailed(job: Job<Envelope>, err: Error): Promise<void> {
       const id = job.id!;
-      const retry = this.running.get(id)?.retry;
+      const { retry, errorCode } = this.running.get(id) ?? {};
       this.running.delete(id);
       const attempt = job.attemptsMade;
       const base = { queue: this.queue, jobId: id };
       if (job.finishedOn) {
-        const deadLetterId = await recordDeadLetter(this.queue, job, attempt, err.message);
+        const deadLetterId = await recordDeadLetter(this.queue, job, attempt, err.message, errorCode);
         const ts = now();
         events.emit({ type: 'job.failed', ...base, ts, attempt, error: err.message });
         events.emit({ type: 'job.dead', ...base, ts, deadLetterId, attempts: attempt, error: err.message });

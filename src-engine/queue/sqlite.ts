@@ -69,6 +69,7 @@ interface DeadLetterRow {
   job_id: string;
   payload: string;
   error: string;
+  error_code: string | null;
   attempts: number;
   failed_at: number;
   resolved: number;
@@ -165,8 +166,9 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL
        WHERE state = 'active' AND lease_until < ? RETURNING seq, queue, job_key, attempts_made`,
     ),
-    insertDead: sqlite.prepare<[string, string, string, string, number, number]>(
-      `INSERT OR IGNORE INTO dead_letters (queue, job_id, payload, error, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    insertDead: sqlite.prepare<[string, string, string, string, string | null, number, number]>(
+      `INSERT OR IGNORE INTO dead_letters (queue, job_id, payload, error, error_code, attempts, failed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     deadById: sqlite.prepare<[number], DeadLetterRow>(`SELECT * FROM dead_letters WHERE id = ?`),
     deadByJob: sqlite.prepare<[string, string], { id: number }>(
@@ -331,6 +333,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       resolved: row.resolved === 1,
       retriedAs: JSON.parse(row.retried_as) as string[],
     };
+    if (row.error_code !== null) d.errorCode = row.error_code;
     if (row.resolved_at !== null) d.resolvedAt = row.resolved_at;
     return d;
   }
@@ -599,7 +602,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       }
       const final = outcome.unrecoverable || attempt >= row.max_attempts;
       if (final) {
-        const deadId = this.bury(row, token, attempt, outcome.error, at);
+        const deadId = this.bury(row, token, attempt, outcome, at);
         if (deadId === undefined) return;
         events.emit({ type: 'job.failed', ...base, attempt, error: outcome.error });
         events.emit({
@@ -627,9 +630,16 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
 
     /** Fails the job and files its dead letter in one transaction; undefined if we lost the lease. */
     private readonly bury = sqlite.transaction(
-      (row: JobRow, token: string, attempt: number, error: string, at: number): string | undefined => {
+      (
+        row: JobRow,
+        token: string,
+        attempt: number,
+        failure: { error: string; code?: string },
+        at: number,
+      ): string | undefined => {
+        const { error } = failure;
         if (st.fail.run(attempt, error, at, row.seq, token).changes !== 1) return undefined;
-        st.insertDead.run(this.queue, publicId(row), row.data, error, attempt, at);
+        st.insertDead.run(this.queue, publicId(row), row.data, error, failure.code ?? null, attempt, at);
         return String(st.deadByJob.get(this.queue, publicId(row))!.id);
       },
     );

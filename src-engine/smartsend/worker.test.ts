@@ -13,7 +13,7 @@ import { SmartSendSettingsSchema } from '../contracts/smartsend.ts';
 import { createCommitEmitter } from '../events.ts';
 import { createEvolutionClient, EvolutionError, parseWebhook } from '../gateways/evolution/index.ts';
 import { createLogger } from '../logger.ts';
-import { RetryLaterError, UnrecoverableError } from '../queue/errors.ts';
+import { RetryLaterError, UnrecoverableError, errorCodeOf } from '../queue/errors.ts';
 import type { ActiveJob } from '../queue/port.ts';
 import { createMessageStore } from './messages.ts';
 import { createSmartSend } from './planner.ts';
@@ -137,7 +137,9 @@ describe('whatsapp.send worker', () => {
     await expect(handler(job(m, m, 1))).rejects.toBeInstanceOf(EvolutionError);
     expect(row(m)).toMatchObject({ status: 'queued', hold: 'pending' });
     clock.advance(2000);
-    await expect(handler(job(m, m, 3))).rejects.toBeInstanceOf(UnrecoverableError);
+    const gaveUp = await handler(job(m, m, 3)).catch((e: unknown) => e);
+    expect(gaveUp).toBeInstanceOf(UnrecoverableError);
+    expect(errorCodeOf(gaveUp)).toBe('evolution.server'); // the dead letter's code
     expect(row(m)).toMatchObject({ status: 'failed', hold: 'voided' });
     expect(row(m).error).toMatch(/HTTP 500/);
 
@@ -281,7 +283,9 @@ describe('whatsapp.send worker', () => {
     expect(early).toMatchObject({ delayMs: 1 });
     expect(row(m2)).toMatchObject({ status: 'sending', hold: 'pending' });
     clock.advance(1);
-    await expect(handler(job(m2, m2, 3, 3))).rejects.toBeInstanceOf(UnrecoverableError);
+    const unconfirmed = await handler(job(m2, m2, 3, 3)).catch((e: unknown) => e);
+    expect(unconfirmed).toBeInstanceOf(UnrecoverableError);
+    expect(errorCodeOf(unconfirmed)).toBe('whatsapp.unconfirmed');
     expect(row(m2)).toMatchObject({ status: 'failed', hold: 'voided' });
     expect(row(m2).error).toMatch(/no answer within .*; not confirmed by WhatsApp either/);
     await new Promise((r) => setTimeout(r, 400)); // the simulator's late send of m2 lands

@@ -52,6 +52,9 @@ const AMBIGUOUS = new Set(['timeout', 'network']);
  * retry from the dead letters would send it twice.
  */
 export const CONFIRM_WINDOW_MS = 10 * 60_000;
+/** Why such a message failed, as a dead letter's code (`whatsapp.unconfirmed`). */
+const UNCONFIRMED = (reason: string) =>
+  new AppError('UNAVAILABLE', reason, { service: 'whatsapp', kind: 'unconfirmed' });
 
 /**
  * What a failed send says about the number's standing with WhatsApp (its health), if anything: a
@@ -72,10 +75,10 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
     `SELECT evolution_instance FROM whatsapp_instances WHERE id = ?`,
   );
 
-  /** Marks the message failed (releasing its charge) and dead-letters the job. */
-  function giveUp(messageId: string, reason: string): never {
+  /** Marks the message failed (releasing its charge) and dead-letters the job, with why (`cause`). */
+  function giveUp(messageId: string, reason: string, cause: unknown): never {
     messages.failed(messageId, reason);
-    throw new UnrecoverableError(reason);
+    throw new UnrecoverableError(reason, { cause });
   }
 
   return async (job: ActiveJob<SendJob>) => {
@@ -88,7 +91,9 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       try {
         messages.readmit(m, job.id);
       } catch (err) {
-        if (err instanceof AppError && err.status < 500) throw new UnrecoverableError(err.message);
+        if (err instanceof AppError && err.status < 500) {
+          throw new UnrecoverableError(err.message, { cause: err });
+        }
         throw err;
       }
       m = messages.get(messageId)!;
@@ -99,7 +104,8 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       const left = m.confirm_by - now();
       if (left > 0) throw new RetryLaterError(left, 'waiting for WhatsApp to confirm an unanswered send');
       smartSend.release(messageId);
-      giveUp(messageId, `${m.error ?? 'no answer'}; not confirmed by WhatsApp either`);
+      const reason = `${m.error ?? 'no answer'}; not confirmed by WhatsApp either`;
+      giveUp(messageId, reason, UNCONFIRMED(reason));
     }
 
     const slot = smartSend.plan({
@@ -119,7 +125,7 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       // Its hold expired while it waited and the credit is gone now: not sent, not charged.
       if (!(err instanceof AppError) || err.status >= 500) throw err;
       smartSend.release(messageId);
-      giveUp(messageId, err.message);
+      giveUp(messageId, err.message, err);
     }
     if (!claimed) {
       // Another job of this message (it was re-routed) got there first; a slot planned after it
@@ -156,7 +162,7 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       }
       if (e?.permanent || job.attempt >= job.attempts) {
         smartSend.release(messageId);
-        giveUp(messageId, reason);
+        giveUp(messageId, reason, err);
       }
       // An answer that never came may still be a send: the message stays `sending` on its reserved
       // slot, where a late SEND_MESSAGE webhook finds it; the retry plans afresh (the slot is stale).

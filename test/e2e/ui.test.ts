@@ -5,6 +5,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src-engine/errors.ts';
+import { UnrecoverableError } from '../../src-engine/queue/errors.ts';
 import { WEBHOOK_SECRET_HEADER } from '../../src-engine/gateways/evolution/webhook-auth.ts';
 import type { LedgerServer } from '../../src-ledger/server.ts';
 import { C, client, startTestLedger } from '../ledger-server/support.ts';
@@ -259,19 +261,29 @@ describe('the control panel in Chromium against a real engine', () => {
   it('retries and resolves a dead letter', async () => {
     await openScreen('dead-letters');
     await page.waitForSelector('text=No hay trabajos fallidos');
-    ui.engine.queue.process('e2e.fails', async () => {
+    ui.engine.queue.process('e2e.fails', async (job) => {
+      if (job.data && (job.data as { coded?: boolean }).coded) {
+        // A failure with a code (as the send worker gives up): said in Spanish, the engine's text under it.
+        const cause = new AppError('UNAVAILABLE', 'no answer', { service: 'evolution', kind: 'timeout' });
+        throw new UnrecoverableError('Evolution sendText: no answer within 15000 ms', { cause });
+      }
       throw new Error('Evolution answered 500');
     });
     await ui.engine.queue.add('e2e.fails', { orgId: ui.orgId }, { attempts: 1 });
+    await ui.engine.queue.add('e2e.fails', { orgId: ui.orgId, coded: true }, { attempts: 1 });
     // Only the org's own guarded jobs (messages, runs) reach its event stream: refresh by hand.
     await page.waitForFunction(async () => {
       (document.querySelector('main .card-header button') as HTMLButtonElement).click();
       await new Promise((r) => setTimeout(r, 100));
-      return document.querySelector('tr[data-dead-letter]') !== null;
+      return document.querySelectorAll('tr[data-dead-letter]').length === 2;
     });
-    expect(await text('tr[data-dead-letter]')).toContain('Evolution answered 500');
+    const rows = await page.locator('tr[data-dead-letter] td.error-text').allInnerTexts();
+    expect(rows.join('\n')).toContain('Evolution answered 500');
+    expect(rows.join('\n')).toMatch(
+      /Evolution no respondió a tiempo\.\s*Evolution sendText: no answer within 15000 ms/,
+    );
     await shot('dead-letters');
-    await page.getByRole('button', { name: 'Reintentar' }).click();
+    await page.getByRole('button', { name: 'Reintentar' }).first().click();
     await page.waitForSelector('text=/Reencolado como trabajo/');
     await page.getByRole('button', { name: 'Marcar resuelto' }).first().click();
     await page.getByRole('button', { name: 'Resueltos' }).click();

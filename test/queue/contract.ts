@@ -343,6 +343,39 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       const dead = await waitForEvent(q, (e) => e.type === 'job.dead' && e.jobId === id);
       expect(dead).toMatchObject({ attempts: 1, error: 'number not on WhatsApp' });
       expect(calls).toBe(1);
+      // No cause with a code: the dead letter has the text only.
+      const dl = await q.deadLetters.get(dead.type === 'job.dead' ? dead.deadLetterId : '');
+      expect(dl).toMatchObject({ error: 'number not on WhatsApp' });
+      expect(dl).not.toHaveProperty('errorCode');
+    });
+
+    it("a dead letter keeps the failure's code: a service call's kind, or the engine's error code", async () => {
+      const service = new AppError('VALIDATION_ERROR', 'not on WhatsApp', {
+        service: 'evolution',
+        kind: 'not_on_whatsapp',
+      });
+      const cases = [
+        {
+          data: 'service',
+          thrown: new UnrecoverableError('gave up', { cause: service }),
+          code: 'evolution.not_on_whatsapp',
+        },
+        {
+          data: 'engine',
+          thrown: new AppError('INSUFFICIENT_CREDITS', 'no credit'),
+          code: 'INSUFFICIENT_CREDITS',
+        },
+      ];
+      const ids = new Map<string, string>();
+      for (const c of cases) ids.set((await q.add('test.code', c.data, { attempts: 1 })).id, c.code);
+      q.process('test.code', async (job) => {
+        throw cases.find((c) => c.data === job.data)!.thrown;
+      });
+      for (const [id, code] of ids) {
+        const dead = await waitForEvent(q, (e) => e.type === 'job.dead' && e.jobId === id);
+        const dl = await q.deadLetters.get(dead.type === 'job.dead' ? dead.deadLetterId : '');
+        expect(dl?.errorCode).toBe(code);
+      }
     });
 
     it('"retry later" postpones without spending an attempt', async () => {
@@ -400,6 +433,8 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect(dead.type === 'job.dead' && dead.error).toMatch(/timed out after 150 ms/);
       expect(aborted).toBe(true);
       await waitForEvent(q, (e) => e.type === 'job.completed' && e.jobId === next.id);
+      const dl = await q.deadLetters.get(dead.type === 'job.dead' ? dead.deadLetterId : '');
+      expect(dl?.errorCode).toBe('job.timeout');
     });
 
     it('never runs more than `concurrency` jobs at once', async () => {

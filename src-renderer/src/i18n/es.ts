@@ -349,6 +349,21 @@ export const es = {
       'billing.sync': 'Sincronización de facturación',
       'compliance.check': 'Control de cumplimiento',
     } as Record<string, string>,
+    /** Why a job failed for good, by the dead letter's `errorCode`. */
+    reasons: {
+      'evolution.not_on_whatsapp': 'El número no tiene WhatsApp.',
+      'evolution.unauthorized': 'Evolution rechazó la clave de API: revísala en Ajustes.',
+      'evolution.unknown_instance': 'Esa instancia no existe en Evolution.',
+      'evolution.bad_request': 'Evolution rechazó el mensaje tal como se envió.',
+      'evolution.bad_response': 'Evolution respondió algo inesperado; puede que el mensaje saliera.',
+      'evolution.rate_limited': 'WhatsApp está limitando los envíos de este número.',
+      'evolution.connection_closed': 'La sesión de WhatsApp del número está cerrada.',
+      'evolution.server': 'El servidor de Evolution falló.',
+      'evolution.timeout': 'Evolution no respondió a tiempo.',
+      'evolution.network': 'No se pudo conectar con Evolution.',
+      'whatsapp.unconfirmed': 'Evolution no respondió y WhatsApp no confirmó el envío.',
+      'job.timeout': 'El trabajo tardó demasiado y se detuvo.',
+    } as Record<string, string>,
   },
   settings: {
     title: 'Ajustes',

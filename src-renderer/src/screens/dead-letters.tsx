@@ -4,8 +4,22 @@ import { useClient } from '../client/context.ts';
 import { PagedView } from '../components/paged-view.tsx';
 import { Card, ErrorBox, useAction } from '../components/ui.tsx';
 import { formatDateTime } from '../format.ts';
+import { deadLetterErrorText } from '../i18n/dead-letter-error.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 import { usePaged } from '../state/use-paged.ts';
+
+/** Why it failed, in the user's words when the engine gave a code, with the engine's own text under it. */
+function ErrorReason({ letter }: { letter: DeadLetter }) {
+  const t = useT();
+  const said = deadLetterErrorText(t, letter);
+  if (said === undefined) return <>{letter.error}</>;
+  return (
+    <>
+      {said}
+      <small className="hint">{letter.error}</small>
+    </>
+  );
+}
 
 function Actions({ letter, onDone }: { letter: DeadLetter; onDone: () => void }) {
   const t = useT();
@@ -81,7 +95,9 @@ export function DeadLettersScreen() {
                       <small className="hint">{t.deadLetters.retriedBefore(d.retriedAs.length)}</small>
                     )}
                   </td>
-                  <td className="error-text">{d.error}</td>
+                  <td className="error-text">
+                    <ErrorReason letter={d} />
+                  </td>
                   <td className="num">{d.attempts}</td>
                   <td>{formatDateTime(d.failedAt, locale)}</td>
                   <td>
