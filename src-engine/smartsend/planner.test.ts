@@ -138,6 +138,30 @@ describe('SmartSend planner', () => {
     expect(smartSend.plan(msg(7, { instanceId: 'a' }))).toMatchObject({ instanceId: 'a', mode: 'pinned' });
   });
 
+  it('on a throttle, plans the waiting messages again after the rest and under the reduced caps', () => {
+    addInstance('a');
+    addInstance('b');
+    const plans = [1, 2, 3, 4, 5, 6].map((n) => smartSend.plan(msg(n))!);
+    const pinned = smartSend.plan(msg(7, { instanceId: 'a' }))!;
+    const onA = [...plans.filter((p) => p.instanceId === 'a'), pinned];
+    expect(onA.length).toBeGreaterThan(2);
+    // A's first reserved slot is due before the throttle's rest would end.
+    const rest = clock.now() + settings.burstPause.minMs;
+    expect(Math.min(...onA.map((p) => p.sendAt))).toBeLessThan(rest);
+
+    const report = smartSend.report('a', { kind: 'rate-limited' });
+    expect(report.event).toMatchObject({ instanceId: 'a', to: 'THROTTLED' });
+    expect(report.rerouted.map((r) => r.messageId).sort()).toEqual(onA.map((p) => p.messageId).sort());
+    // Nothing is left on a at the old pace: every slot there now comes after the rest, in order.
+    const nowOnA = state.reservationsOf('a');
+    for (const r of nowOnA) expect(r.sendAt).toBeGreaterThanOrEqual(rest);
+    expect(state.reservation(pinned.messageId)).toMatchObject({ instanceId: 'a', mode: 'pinned' });
+    expect(smartSend.plan(msg(7, { instanceId: 'a' }))).toEqual(state.reservation(pinned.messageId));
+    // B's own messages keep their slots.
+    for (const p of plans.filter((p) => p.instanceId === 'b'))
+      expect(state.reservation(p.messageId)).toEqual(p);
+  });
+
   it('plans nothing when every instance of the org is BANNED', () => {
     addInstance('a');
     smartSend.report('a', { kind: 'logged-out' });

@@ -18,7 +18,9 @@ import type { SmartSendState } from './state.ts';
  * the same slot). Planning is idempotent per message id; once the slot was used (the message was
  * sent or the attempt failed) `release` frees the message, and a retry plans a fresh slot.
  *
- * A reservation is re-planned instead of returned when its instance was BANNED (auto messages move
+ * When an instance is throttled its waiting messages are planned again at once, under the reduced caps
+ * and after the rest (auto ones may move to other instances): the slots reserved at the old pace must
+ * not go out at it. A reservation is re-planned instead of returned when its instance was BANNED (auto messages move
  * to another instance; pinned ones wait, `plan` returns null) or when it is stale: its composing
  * should have started more than the smallest gap ago (the engine was down or busy), so messages
  * that are late do not all go out at once.
@@ -47,7 +49,10 @@ export interface SendRequest {
 
 export interface HealthReport {
   event: InstanceHealthEvent | null;
-  /** On a ban: the waiting auto messages moved to other instances. */
+  /**
+   * The waiting messages planned again: on a ban the auto ones, moved to other instances; on a
+   * throttle all of them, at the reduced pace (auto ones possibly on other instances).
+   */
   rerouted: Reservation[];
 }
 
@@ -142,16 +147,29 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
     return reservation;
   };
 
-  const rerouteIn = (instanceId: string, at: number, events: InstanceHealthEvent[]): Reservation[] => {
+  /**
+   * Plans the instance's waiting messages again: its auto ones by rotation (other instances may take
+   * them), its pinned ones too when `pinned` (on it, at its new pace), in their order. The slots they
+   * held stay counted in the instance's hour and day: a conservative pace, never a faster one.
+   */
+  const replanIn = (
+    instanceId: string,
+    at: number,
+    events: InstanceHealthEvent[],
+    pinned: boolean,
+  ): Reservation[] => {
     const moved: Reservation[] = [];
     for (const r of state.reservationsOf(instanceId)) {
-      if (r.mode !== 'auto') continue;
+      if (r.mode !== 'auto' && !pinned) continue;
       state.deleteReservation(r.messageId);
-      const next = reserve({ ...r, instanceId: 'auto' }, at, events);
+      const next = reserve({ ...r, instanceId: r.mode === 'auto' ? 'auto' : r.instanceId }, at, events);
       if (next) moved.push(next);
     }
     return moved;
   };
+  /** On a ban the auto messages move at once; the pinned ones keep their place and wait. */
+  const rerouteIn = (instanceId: string, at: number, events: InstanceHealthEvent[]) =>
+    replanIn(instanceId, at, events, false);
 
   return {
     plan: (request) =>
@@ -177,6 +195,9 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
         const s = state.instance(instanceId);
         if (!s) throw new AppError('NOT_FOUND', `No instance ${instanceId}`);
         const { event } = applySignal(s, signal, at, events);
+        // A throttle: the slots reserved at the old pace would still go out at it, right after WhatsApp
+        // signalled a restriction. They are planned again under the reduced caps and the rest.
+        if (event?.to === 'THROTTLED') return { event, rerouted: replanIn(instanceId, at, events, true) };
         return { event, rerouted: event?.to === 'BANNED' ? rerouteIn(instanceId, at, events) : [] };
       }),
     reroute: (instanceId) => atomically((events) => rerouteIn(instanceId, now(), events)),

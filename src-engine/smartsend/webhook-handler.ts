@@ -71,7 +71,10 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
                 : undefined;
         if (!status) return;
         const m = messages.acked(event.messageId, status);
-        if (status === 'failed' && m?.instance_id) smartSend.report(m.instance_id, { kind: 'ack-error' });
+        if (status === 'failed' && m?.instance_id) {
+          // A throttle this ack brings plans the number's waiting messages again: their jobs follow.
+          await requeue(smartSend.report(m.instance_id, { kind: 'ack-error' }).rerouted);
+        }
         return;
       }
       case 'message.sent': {
