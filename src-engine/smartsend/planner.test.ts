@@ -83,6 +83,25 @@ describe('SmartSend planner', () => {
     clock.advance(1);
     const late = smartSend.plan(msg(1))!;
     expect(late.sendAt).toBeGreaterThan(clock.now());
+    // The stale slot was never used: only the new one counts.
+    expect(state.instance('a')).toMatchObject({ hourCount: 1, dayCount: 1 });
+  });
+
+  it('a slot released as unsent stops counting in its hour and day; a used one keeps counting', () => {
+    addInstance('a');
+    const counts = () => {
+      const s = state.instance('a')!;
+      return [s.hourCount, s.dayCount];
+    };
+    smartSend.plan(msg(1));
+    smartSend.plan(msg(2));
+    expect(counts()).toEqual([2, 2]);
+    smartSend.release('m1'); // sent
+    expect(counts()).toEqual([2, 2]);
+    smartSend.release('m2', { unsent: true }); // refused by WhatsApp: never went out
+    expect(counts()).toEqual([1, 1]);
+    smartSend.release('m2', { unsent: true }); // twice: nothing left to give back
+    expect(counts()).toEqual([1, 1]);
   });
 
   it('sends pinned messages from their instance, which becomes the sticky one of a new contact', () => {

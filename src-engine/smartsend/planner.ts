@@ -9,6 +9,7 @@ import { transitionHealth, type HealthSignal } from './health.ts';
 import { composingMs, nextSlot, pacingContext, recordSend, type PacingContext } from './pacing.ts';
 import type { Random } from './random.ts';
 import { pickInstance, recipientKey } from './rotation.ts';
+import { HOUR_MS } from './time-zone.ts';
 import type { SmartSendState } from './state.ts';
 
 /*
@@ -63,8 +64,12 @@ export interface SmartSend {
    * instance: NOT_FOUND.
    */
   plan(request: SendRequest): Reservation | null;
-  /** The slot was used (sent, or the attempt failed): the message holds no reservation any more. */
-  release(messageId: string): void;
+  /**
+   * The slot was used (sent, or the attempt failed): the message holds no reservation any more. With
+   * `unsent` (it certainly did not go out) the slot stops counting in its instance's hour and day, so a
+   * failing stretch (Evolution down) does not use up the number's caps with sends that never happened.
+   */
+  release(messageId: string, opts?: { unsent?: boolean }): void;
   /** Feeds a health signal of one instance; on a ban its waiting auto messages move at once. */
   report(instanceId: string, signal: HealthSignal): HealthReport;
   /** Moves an instance's waiting auto messages to the org's other instances, earliest first. */
@@ -100,6 +105,19 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
     if (t.state !== s) state.putInstance(t.state);
     if (t.event) events.push(t.event);
     return t;
+  };
+
+  /** A reserved slot that was not used: out of its instance's hour and day counts, if they are still its. */
+  const uncount = (r: Reservation) => {
+    const s = state.instance(r.instanceId);
+    if (!s) return;
+    const hour = Math.floor(r.sendAt / HOUR_MS);
+    const day = contextOf(s.orgId).zone.localDay(r.sendAt);
+    state.putInstance({
+      ...s,
+      hourCount: s.hourWindow === hour ? Math.max(0, s.hourCount - 1) : s.hourCount,
+      dayCount: s.dayWindow === day ? Math.max(0, s.dayCount - 1) : s.dayCount,
+    });
   };
 
   const tickOrg = (orgId: string, at: number, events: InstanceHealthEvent[]) =>
@@ -181,6 +199,8 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
           const stale = at > held.sendAt - held.composingMs + settings.jitter.minMs;
           if (!banned && !stale) return held;
           state.deleteReservation(held.messageId);
+          // A stale slot was never used (its job did not run in time): it no longer counts.
+          if (stale) uncount(held);
         }
         return reserve(
           { ...request, composingMs: held?.composingMs ?? composingMs(request.textLength, settings) },
@@ -188,7 +208,12 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
           events,
         );
       }),
-    release: (messageId) => state.transaction(() => state.deleteReservation(messageId)),
+    release: (messageId, opts = {}) =>
+      state.transaction(() => {
+        const held = opts.unsent ? state.reservation(messageId) : undefined;
+        state.deleteReservation(messageId);
+        if (held) uncount(held);
+      }),
     report: (instanceId, signal) =>
       atomically((events) => {
         const at = now();

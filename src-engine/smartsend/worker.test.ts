@@ -166,6 +166,21 @@ describe('whatsapp.send worker', () => {
     expect(health().health).toBe('THROTTLED');
   });
 
+  it("a send Evolution refused gives its slot back to the number's caps; a server failure keeps it counted", async () => {
+    const dayCount = () =>
+      createSqliteState({ sqlite: te.engine.db.sqlite }).instances(org.orgId)[0]!.dayCount;
+    sim.addNotOnWhatsApp('5215500000009');
+    const m1 = await send('5215500000009');
+    const refused = await handler(job(m1, m1)).catch((e: unknown) => e);
+    expect(errorCodeOf(refused)).toBe('evolution.not_on_whatsapp');
+    expect(dayCount()).toBe(0);
+    clock.advance(2000);
+    sim.scriptSends('evo-0', { type: 'server' });
+    const m2 = await send('5215500000010');
+    await expect(handler(job(m2, m2))).rejects.toMatchObject({ kind: 'server' });
+    expect(dayCount()).toBe(1); // a 5xx may hide a send that happened: it stays counted
+  });
+
   it('dead-letters a failed message sent again without credit to cover it', async () => {
     sim.addNotOnWhatsApp('5215500000004');
     const m = await send('5215500000004');

@@ -1,7 +1,11 @@
 import type { Compliance } from '../compliance/alerts.ts';
 import type { Sqlite } from '../db/connection.ts';
 import { AppError, errorMessage } from '../errors.ts';
-import { EvolutionError, type EvolutionClient } from '../gateways/evolution/index.ts';
+import {
+  EvolutionError,
+  type EvolutionClient,
+  type EvolutionErrorKind,
+} from '../gateways/evolution/index.ts';
 import type { Logger } from '../logger.ts';
 import { RetryLaterError, UnrecoverableError } from '../queue/errors.ts';
 import type { ActiveJob, JobHandler } from '../queue/port.ts';
@@ -45,7 +49,20 @@ export interface SendWorkerDeps {
 
 const DONE = new Set(['sent', 'delivered', 'read']);
 /** Failures after which the message may have gone out: keep it `sending` so a late webhook can settle it. */
-const AMBIGUOUS = new Set(['timeout', 'network']);
+const AMBIGUOUS = new Set<EvolutionErrorKind>(['timeout', 'network']);
+/**
+ * Failures after which the message certainly did not go out (Evolution or WhatsApp refused it): its
+ * slot stops counting in the number's caps. After any other (a 5xx, an unreadable answer, no answer)
+ * it stays counted: a slower pace rather than a send WhatsApp saw left out of the count.
+ */
+const REFUSED = new Set<EvolutionErrorKind>([
+  'not_on_whatsapp',
+  'unauthorized',
+  'unknown_instance',
+  'bad_request',
+  'rate_limited',
+  'connection_closed',
+]);
 /**
  * How long a message whose last try got no answer waits for WhatsApp's confirmation (the SEND_MESSAGE
  * webhook) before it fails. Failing it at once would lose the charge of a send that went out, and a
@@ -124,7 +141,7 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
     } catch (err) {
       // Its hold expired while it waited and the credit is gone now: not sent, not charged.
       if (!(err instanceof AppError) || err.status >= 500) throw err;
-      smartSend.release(messageId);
+      smartSend.release(messageId, { unsent: true });
       giveUp(messageId, err.message, err);
     }
     if (!claimed) {
@@ -160,14 +177,15 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
         messages.awaitConfirmation(messageId, job.id, now() + CONFIRM_WINDOW_MS, reason);
         throw new RetryLaterError(CONFIRM_WINDOW_MS, `${reason}; waiting for WhatsApp to confirm it`);
       }
+      const unsent = e !== undefined && REFUSED.has(e.kind);
       if (e?.permanent || job.attempt >= job.attempts) {
-        smartSend.release(messageId);
+        smartSend.release(messageId, { unsent });
         giveUp(messageId, reason, err);
       }
       // An answer that never came may still be a send: the message stays `sending` on its reserved
       // slot, where a late SEND_MESSAGE webhook finds it; the retry plans afresh (the slot is stale).
       if (!e || !AMBIGUOUS.has(e.kind)) {
-        smartSend.release(messageId);
+        smartSend.release(messageId, { unsent });
         messages.unclaim(messageId, job.id);
       }
       throw err;
