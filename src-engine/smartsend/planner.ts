@@ -198,9 +198,8 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
           const banned = state.instance(held.instanceId)?.health === 'BANNED';
           const stale = at > held.sendAt - held.composingMs + settings.jitter.minMs;
           if (!banned && !stale) return held;
+          // A stale slot stays counted: its job may have used it (a send whose answer never came).
           state.deleteReservation(held.messageId);
-          // A stale slot was never used (its job did not run in time): it no longer counts.
-          if (stale) uncount(held);
         }
         return reserve(
           { ...request, composingMs: held?.composingMs ?? composingMs(request.textLength, settings) },
