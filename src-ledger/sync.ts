@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, gt, inArray, sql, type Column, type SQL } from 'drizzle-orm';
 import type { LedgerKind } from '../src-engine/contracts/ledger.ts';
 import {
   SYNC_MAX_AGE_MS,
@@ -106,32 +106,26 @@ export async function push(
       .where(eq(devices.id, device.deviceId))
       .returning({ lastPushedSeq: devices.lastPushedSeq });
 
-    // Counters only go up: a stale or reordered report never lowers one.
+    // Counters only go up: a stale or reordered report never lowers one (either table's).
+    const keepMax = (counters: { messages: Column; aiRuns: Column }) => ({
+      messages: sql`greatest(${counters.messages}, excluded.messages)`,
+      aiRuns: sql`greatest(${counters.aiRuns}, excluded.ai_runs)`,
+      updatedAt: now,
+    });
     const raiseOrgUsage = (cycle: string, messages: SQL | number, aiRuns: SQL | number) =>
       tx
         .insert(usageCounters)
         .values({ orgId: device.orgId, cycle, messages, aiRuns, updatedAt: now })
         .onConflictDoUpdate({
           target: [usageCounters.orgId, usageCounters.cycle],
-          set: {
-            messages: sql`greatest(${usageCounters.messages}, excluded.messages)`,
-            aiRuns: sql`greatest(${usageCounters.aiRuns}, excluded.ai_runs)`,
-            updatedAt: now,
-          },
+          set: keepMax(usageCounters),
         });
     if (req.deviceUsage) {
       const { cycle, messages, aiRuns } = req.deviceUsage;
       await tx
         .insert(deviceUsage)
         .values({ deviceId: device.deviceId, orgId: device.orgId, cycle, messages, aiRuns, updatedAt: now })
-        .onConflictDoUpdate({
-          target: [deviceUsage.deviceId, deviceUsage.cycle],
-          set: {
-            messages: sql`greatest(${deviceUsage.messages}, excluded.messages)`,
-            aiRuns: sql`greatest(${deviceUsage.aiRuns}, excluded.ai_runs)`,
-            updatedAt: now,
-          },
-        });
+        .onConflictDoUpdate({ target: [deviceUsage.deviceId, deviceUsage.cycle], set: keepMax(deviceUsage) });
       const of = and(eq(deviceUsage.orgId, device.orgId), eq(deviceUsage.cycle, cycle));
       await raiseOrgUsage(
         cycle,
