@@ -51,19 +51,6 @@ const DONE = new Set(['sent', 'delivered', 'read']);
 /** Failures after which the message may have gone out: keep it `sending` so a late webhook can settle it. */
 const AMBIGUOUS = new Set<EvolutionErrorKind>(['timeout', 'network']);
 /**
- * Failures after which the message certainly did not go out (Evolution or WhatsApp refused it): its
- * slot stops counting in the number's caps. After any other (a 5xx, an unreadable answer, no answer)
- * it stays counted: a slower pace rather than a send WhatsApp saw left out of the count.
- */
-const REFUSED = new Set<EvolutionErrorKind>([
-  'not_on_whatsapp',
-  'unauthorized',
-  'unknown_instance',
-  'bad_request',
-  'rate_limited',
-  'connection_closed',
-]);
-/**
  * How long a message whose last try got no answer waits for WhatsApp's confirmation (the SEND_MESSAGE
  * webhook) before it fails. Failing it at once would lose the charge of a send that went out, and a
  * retry from the dead letters would send it twice.
@@ -177,7 +164,9 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
         messages.awaitConfirmation(messageId, job.id, now() + CONFIRM_WINDOW_MS, reason);
         throw new RetryLaterError(CONFIRM_WINDOW_MS, `${reason}; waiting for WhatsApp to confirm it`);
       }
-      const unsent = e !== undefined && REFUSED.has(e.kind);
+      // Refused: certainly not sent, so its slot stops counting in the number's caps. After any other
+      // failure (a 5xx, an odd answer, none) it stays counted: a slower pace, never a send left out.
+      const unsent = e?.refused === true;
       if (e?.permanent || job.attempt >= job.attempts) {
         smartSend.release(messageId, { unsent });
         giveUp(messageId, reason, err);

@@ -29,6 +29,16 @@ const RETRYABLE = {
 export type EvolutionErrorKind = keyof typeof RETRYABLE;
 export const EVOLUTION_ERROR_KINDS = Object.keys(RETRYABLE) as EvolutionErrorKind[];
 
+/** Answers that turn the call down: it certainly took no effect (unlike a 5xx, an odd answer or none). */
+const REFUSALS: ReadonlySet<EvolutionErrorKind> = new Set([
+  'not_on_whatsapp',
+  'unauthorized',
+  'unknown_instance',
+  'bad_request',
+  'rate_limited',
+  'connection_closed',
+]);
+
 /** How each failure reads to a user of our API: the recipient, our setup, or the service. */
 const KIND_CODES: Record<EvolutionErrorKind, ErrorCode> = {
   not_on_whatsapp: 'VALIDATION_ERROR',
@@ -70,6 +80,11 @@ export class EvolutionError extends AppError {
 
   get permanent(): boolean {
     return !this.retryable;
+  }
+
+  /** Evolution or WhatsApp refused the call: it certainly did not take effect (nothing was sent). */
+  get refused(): boolean {
+    return REFUSALS.has(this.kind);
   }
 
   /** A sign that WhatsApp is restricting the instance (for its health). */
