@@ -5,7 +5,7 @@ import type { AgentRun, RunAgentInput } from './contracts/agents.ts';
 import type { AgentLogEvent, AgentStatusEvent } from './contracts/cage.ts';
 import { createEngine } from './engine.ts';
 import { AppError, errorMessage } from './errors.ts';
-import { acquireDataDirLock, lockHolder, type DataDirLock } from './lock.ts';
+import { acquireEngineLock, lockHolder, type DataDirLock } from './lock.ts';
 import { createLogger } from './logger.ts';
 
 /*
@@ -58,11 +58,11 @@ async function cage(args: string[], config: EngineConfig, print: Print): Promise
 }
 
 /** This process becomes the engine for the run: only the data-dir lock holder runs cages. */
-function lockForRun(dataDir: string): DataDirLock {
+async function lockForRun(dataDir: string): Promise<DataDirLock> {
   try {
-    return acquireDataDirLock(dataDir);
+    return await acquireEngineLock(dataDir);
   } catch (err) {
-    const pid = lockHolder(dataDir);
+    const pid = lockHolder(dataDir)?.pid;
     if (!(err instanceof AppError) || pid === undefined) throw err;
     throw new AppError(
       'CONFLICT',
@@ -108,7 +108,7 @@ async function agents(args: string[], config: EngineConfig, print: Print): Promi
   } as RunAgentInput;
   const logTo = values.json ? printErr : print;
 
-  const lock = lockForRun(config.dataDir);
+  const lock = await lockForRun(config.dataDir);
   let engine: Awaited<ReturnType<typeof createEngine>> | undefined;
   let off = () => {};
   let onSignal: (() => void) | undefined;

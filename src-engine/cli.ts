@@ -90,12 +90,13 @@ async function status(config: EngineConfig): Promise<number> {
     for (const q of ENGINE_QUEUES) queues[q] = await engine.queue.counts(q);
     const open = await engine.queue.deadLetters.list({ resolved: false, limit: 500 });
     const holder = lockHolder(config.dataDir);
+    const engineHolder = holder?.role === 'engine' ? holder : undefined;
     out(
       JSON.stringify(
         {
           version: version(),
-          running: holder !== undefined,
-          pid: holder ?? null,
+          running: engineHolder !== undefined,
+          pid: engineHolder?.pid ?? null,
           backend: engine.queue.backend,
           health: await engine.health(),
           queues,

@@ -1,15 +1,21 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
-import { acquireDataDirLock, lockHolder } from './lock.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  acquireDataDirLock,
+  acquireEngineLock,
+  LOCK_HEARTBEAT_MS,
+  lockHolder,
+  type LockClock,
+} from './lock.ts';
 
 it('allows one engine per data dir and takes over a dead one', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agencia-lock-'));
   try {
     const lock = acquireDataDirLock(dir);
-    expect(lockHolder(dir)).toBe(process.pid);
+    expect(lockHolder(dir)).toEqual({ pid: process.pid, role: 'engine' });
     lock.release();
     expect(existsSync(join(dir, 'engine.lock'))).toBe(false);
     // A live holder that is another process (our parent): the lock is refused with CONFLICT.
@@ -20,14 +26,14 @@ it('allows one engine per data dir and takes over a dead one', () => {
     const deadPid = Number(String(exited.stdout).trim());
     writeFileSync(join(dir, 'engine.lock'), `${deadPid}\n`);
     const again = acquireDataDirLock(dir);
-    expect(lockHolder(dir)).toBe(process.pid);
+    expect(lockHolder(dir)).toEqual({ pid: process.pid, role: 'engine' });
     again.release();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-it('a lock is never seen empty: another process reads the pid or nothing, never a stale-looking file', async () => {
+it('a lock is never seen empty: another process reads the holder or nothing, never a stale-looking file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'agencia-lock-'));
   try {
     // A child takes and releases the lock 3,000 times while we read it as another engine would.
@@ -58,8 +64,86 @@ it('a lock is never seen empty: another process reads the pid or nothing, never 
     }
     expect(await exited).toBe(0);
     expect(seen.size).toBeGreaterThan(0);
-    expect([...seen].filter((text) => !/^\d+\n$/.test(text))).toEqual([]);
+    expect(
+      [...seen].filter((text) => !/^\{"pid":\d+,"role":"engine","bootedAt":[\d.]+\}\n$/.test(text)),
+    ).toEqual([]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe('a lock from another boot, a replay holder', () => {
+  let dir: string;
+  const file = () => join(dir, 'engine.lock');
+  const BOOT = 1_750_000_000_000;
+  let clock: LockClock & { at: number; boot: number };
+  /** A lock held by our parent (a live pid that is not us), as written `ageMs` ago in the boot `bootedAt`. */
+  const parentLock = (fields: Record<string, unknown>, ageMs = 0) => {
+    writeFileSync(file(), `${JSON.stringify({ pid: process.ppid, role: 'engine', ...fields })}\n`);
+    const t = new Date(clock.at - ageMs);
+    utimesSync(file(), t, t);
+  };
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'agencia-lock-'));
+    clock = { at: Date.now(), boot: BOOT, now: () => clock.at, bootedAt: () => clock.boot };
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a live pid in a lock from an earlier boot, silent for over a minute, is some other process now: taken over', () => {
+    parentLock({ bootedAt: BOOT - 86_400_000 }, 5 * 60_000);
+    expect(lockHolder(dir, clock)).toBeUndefined();
+    const lock = acquireDataDirLock(dir, { clock });
+    expect(lockHolder(dir, clock)).toEqual({ pid: process.pid, role: 'engine' });
+    lock.release();
+  });
+
+  it('is not taken over while its heartbeat is fresh (a clock step moves the computed boot), nor in the same boot', () => {
+    parentLock({ bootedAt: BOOT - 86_400_000 }, 10_000);
+    expect(() => acquireDataDirLock(dir, { clock })).toThrow(/Another engine \(pid \d+\) is already running/);
+    // Same boot (within a minute): a live pid is the engine, however long since its last beat.
+    parentLock({ bootedAt: BOOT + 30_000 }, 60 * 60_000);
+    expect(lockHolder(dir, clock)).toEqual({ pid: process.ppid, role: 'engine' });
+    // A lock written before boots were recorded (a bare pid): live while its pid is.
+    writeFileSync(file(), `${process.ppid}\n`);
+    expect(lockHolder(dir, clock)).toEqual({ pid: process.ppid, role: 'engine' });
+  });
+
+  it("the engine's heartbeat keeps its lock fresh", () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const lock = acquireDataDirLock(dir, { clock });
+    const old = new Date(clock.at - 10 * 60_000);
+    utimesSync(file(), old, old);
+    clock.at += LOCK_HEARTBEAT_MS;
+    vi.advanceTimersByTime(LOCK_HEARTBEAT_MS);
+    expect(statSync(file()).mtimeMs).toBeCloseTo(clock.at, -3);
+    lock.release();
+    expect(existsSync(file())).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("an engine start waits for another program's journal replay to end instead of failing", async () => {
+    parentLock({ role: 'replay', bootedAt: BOOT });
+    expect(lockHolder(dir, clock)).toEqual({ pid: process.ppid, role: 'replay' });
+    expect(() => acquireDataDirLock(dir, { clock })).toThrow(/applying the engine's write journal/);
+    setTimeout(() => rmSync(file()), 150);
+    const started = Date.now();
+    const lock = await acquireEngineLock(dir, { clock, pollMs: 10 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(lockHolder(dir, clock)).toEqual({ pid: process.pid, role: 'engine' });
+    lock.release();
+  });
+
+  it('gives up on a replay that does not end, and at once on a running engine', async () => {
+    parentLock({ role: 'replay', bootedAt: BOOT });
+    await expect(acquireEngineLock(dir, { clock, waitMs: 100, pollMs: 10 })).rejects.toThrow(
+      /applying the engine's write journal/,
+    );
+    parentLock({ role: 'engine', bootedAt: BOOT });
+    const started = Date.now();
+    await expect(acquireEngineLock(dir, { clock, waitMs: 5_000 })).rejects.toThrow(/already running/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
 });

@@ -10,7 +10,7 @@ import type { DatabaseHandle } from './db/connection.ts';
 import { createEngine, type Engine } from './engine.ts';
 import { AppError, errorMessage } from './errors.ts';
 import { createOrganization } from './ledger/orgs.ts';
-import { acquireDataDirLock } from './lock.ts';
+import { acquireEngineLock } from './lock.ts';
 import type { Logger } from './logger.ts';
 
 /** Where `npm start` / electron-vite put the built renderer, from the repository's root. */
@@ -96,7 +96,7 @@ export async function runEngine(
   opts: { ui?: UiOptions } = {},
 ): Promise<RunningEngine> {
   if (opts.ui) checkUi(opts.ui, config.host);
-  const lock = acquireDataDirLock(config.dataDir);
+  const lock = await acquireEngineLock(config.dataDir);
   let engine: Engine;
   try {
     engine = await createEngine({ config, log, exclusive: true });

@@ -284,7 +284,7 @@ export function replayLeftJournal(sqlite: Sqlite, dbFile: string): JournalReplay
   if (lockHolder(dataDir) !== undefined) return undefined;
   let lock: ReturnType<typeof acquireDataDirLock>;
   try {
-    lock = acquireDataDirLock(dataDir);
+    lock = acquireDataDirLock(dataDir, { role: 'replay' });
   } catch {
     return undefined;
   }
