@@ -91,14 +91,15 @@ export function createMessageStore(deps: {
   const st = {
     get: sqlite.prepare<[string], StoredMessage>(`SELECT * FROM sent_messages WHERE id = ?`),
     claim: sqlite.prepare<{ id: string; job: string }>(
-      `UPDATE sent_messages SET status = 'sending', job_id = @job
+      `UPDATE sent_messages SET status = 'sending', job_id = @job, confirm_by = NULL
        WHERE id = @id AND (status = 'queued' OR (status = 'sending' AND job_id = @job))`,
     ),
     setReservation: sqlite.prepare<[string | null, string]>(
       `UPDATE sent_messages SET reservation_id = ? WHERE id = ?`,
     ),
     unclaim: sqlite.prepare<[string, string]>(
-      `UPDATE sent_messages SET status = 'queued' WHERE id = ? AND status = 'sending' AND job_id = ?`,
+      `UPDATE sent_messages SET status = 'queued', confirm_by = NULL
+       WHERE id = ? AND status = 'sending' AND job_id = ?`,
     ),
     awaitConfirmation: sqlite.prepare<[number, string, string, string]>(
       `UPDATE sent_messages SET confirm_by = ?, error = ? WHERE id = ? AND status = 'sending' AND job_id = ?`,

@@ -95,6 +95,12 @@ const job = (id: string, messageId: string, attempt = 1, attempts = 3): ActiveJo
   signal: new AbortController().signal,
   progress: async () => {},
 });
+const sendRequests = () => sim.requests.filter((r) => r.path.startsWith('/message/sendText/')).length;
+async function until(ok: () => boolean) {
+  for (const deadline = Date.now() + 5_000; !ok(); await new Promise((r) => setTimeout(r, 5))) {
+    if (Date.now() > deadline) throw new Error('timed out');
+  }
+}
 const send = async (to: string, text = 'Hola') =>
   (await te.engine.call('whatsapp:send', { instanceId: 'auto', to, text }, org.apiKey)).messageId;
 const row = (id: string) =>
@@ -305,6 +311,46 @@ describe('whatsapp.send worker', () => {
     expect(row(m2).error).toMatch(/no answer within .*; not confirmed by WhatsApp either/);
     await new Promise((r) => setTimeout(r, 400)); // the simulator's late send of m2 lands
     expect(sim.sends).toHaveLength(2); // tried once each: waiting never sends again
+  });
+
+  it('a send abandoned while its request is out (the engine stopping past its grace) is not sent again by the next run', async () => {
+    sim.setLatency(300, 'evo-0');
+    const m = await send('5215500000005', 'Interrumpido');
+    const stop = new AbortController();
+    const first = handler({ ...job(m, m), signal: stop.signal });
+    await until(() => sendRequests() === 1); // the request is at Evolution, its answer not back
+    stop.abort(new Error('worker closing'));
+    expect(row(m)).toMatchObject({ status: 'sending', hold: 'pending' });
+    expect(row(m).error).toBe('abandoned while being sent (worker closing)');
+
+    // The job's next run (the engine started again) waits for WhatsApp instead of sending it again.
+    const again = await handler(job(m, m)).catch((e: unknown) => e);
+    expect(again).toMatchObject({ delayMs: CONFIRM_WINDOW_MS });
+    // The answer arrives after all (the process lived on): sent and charged, the wait over.
+    await expect(first).resolves.toMatchObject({ status: 'sent' });
+    expect(row(m)).toMatchObject({ status: 'sent', hold: 'posted', error: null });
+    await expect(handler(job(m, m))).resolves.toMatchObject({ already: true });
+    expect(sendRequests()).toBe(1);
+
+    // Had no answer come (here: past the client's timeout; nor the webhook), the window ends the wait
+    // as a failure, still never a resend.
+    build(100);
+    sim.setWebhook(undefined);
+    clock.advance(2000);
+    const lost = await send('5215500000004', 'Perdido');
+    const stop2 = new AbortController();
+    const lostRun = handler({ ...job(lost, lost), signal: stop2.signal }).catch((e: unknown) => e);
+    await until(() => sendRequests() === 2);
+    stop2.abort(new Error('worker closing'));
+    expect(await lostRun).toMatchObject({ kind: 'timeout' });
+    clock.advance(CONFIRM_WINDOW_MS);
+    const failed = await handler(job(lost, lost)).catch((e: unknown) => e);
+    expect(errorCodeOf(failed)).toBe('whatsapp.unconfirmed');
+    expect(row(lost)).toMatchObject({ status: 'failed', hold: 'voided' });
+    expect(row(lost).error).toBe(
+      'abandoned while being sent (worker closing); not confirmed by WhatsApp either',
+    );
+    expect(sendRequests()).toBe(2);
   });
 
   it('settles a send whose answer never came from the SEND_MESSAGE webhook; the retry does not send again', async () => {

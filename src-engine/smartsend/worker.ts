@@ -140,12 +140,29 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
     }
 
     const instance = evolutionName.get(slot.instanceId)!.evolution_instance;
+    // The attempt abandoned while its request is out (the engine stopping past its grace period, the
+    // attempt's timeout): it may still reach WhatsApp, so the job's next run waits for WhatsApp to
+    // confirm it, as after a last try without an answer, instead of sending it again.
+    const abandoned = () => {
+      const reason = `abandoned while being sent (${errorMessage(job.signal.reason)})`;
+      try {
+        messages.awaitConfirmation(messageId, job.id, now() + CONFIRM_WINDOW_MS, reason);
+      } catch (err) {
+        log.error(
+          { messageId, err: errorMessage(err) },
+          'could not mark an abandoned send; it may be sent again',
+        );
+      }
+    };
+    job.signal.addEventListener('abort', abandoned, { once: true });
     try {
-      const answer = await evolution.sendText(instance, {
-        number: m.to,
-        text: m.text,
-        delay: slot.composingMs,
-      });
+      const answer = await evolution
+        .sendText(instance, {
+          number: m.to,
+          text: m.text,
+          delay: slot.composingMs,
+        })
+        .finally(() => job.signal.removeEventListener('abort', abandoned));
       messages.sent(messageId, slot.instanceId, answer.key.id, now());
       smartSend.release(messageId);
       smartSend.report(slot.instanceId, { kind: 'send-ok' });
