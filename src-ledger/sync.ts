@@ -120,7 +120,11 @@ export async function push(
           target: [usageCounters.orgId, usageCounters.cycle],
           set: keepMax(usageCounters),
         });
-    if (req.deviceUsage) {
+    // Counts are taken for the org's current cycle only: a label the device computed on another anchor
+    // (before its first sync corrected it) names a different period here, and a count kept under it
+    // would come back when a later cycle got that name.
+    const current = cycleOf(locked.get(device.orgId)!, now).cycle;
+    if (req.deviceUsage?.cycle === current) {
       const { cycle, messages, aiRuns } = req.deviceUsage;
       await tx
         .insert(deviceUsage)
@@ -133,7 +137,7 @@ export async function push(
         sql`(SELECT coalesce(sum(${deviceUsage.aiRuns}), 0) FROM ${deviceUsage} WHERE ${of})`,
       );
     }
-    if (req.usage) await raiseOrgUsage(req.usage.cycle, req.usage.messages, req.usage.aiRuns);
+    if (req.usage?.cycle === current) await raiseOrgUsage(current, req.usage.messages, req.usage.aiRuns);
     return {
       ...(await authority(tx, device.orgId, now)),
       accepted,

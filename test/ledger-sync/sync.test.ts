@@ -7,6 +7,9 @@ import type { LedgerCorrectedEvent } from '../../src-engine/contracts/ledger-syn
 import { SYNC_PUSH_MAX } from '../../src-engine/contracts/sync.ts';
 import { createCharges } from '../../src-engine/ledger/charges.ts';
 import { createLedger } from '../../src-engine/ledger/ledger.ts';
+import { createOrganization } from '../../src-engine/ledger/orgs.ts';
+import { createQuotas } from '../../src-engine/ledger/quota.ts';
+import { manualClock } from '../support/temp-database.ts';
 import type { LedgerServer } from '../../src-ledger/server.ts';
 import {
   authorityOf,
@@ -385,6 +388,71 @@ describe('ledger sync', () => {
       expect(admit(3)).toMatchObject({ free: false });
     } finally {
       d.dispose();
+    }
+  });
+});
+
+describe('a desktop that counted before its first sync', () => {
+  it("moves what it counted under its own anchor into the server's cycle, where a later cycle of the old name does not find it", async () => {
+    const clock = manualClock(Date.UTC(2026, 1, 17, 10)); // Feb 17
+    const own = await startTestLedger(undefined, { now: clock.now });
+    const ownAdmin = client(own.url);
+    const id = (await ownAdmin.createOrg('Agencia Luna')).id;
+    // The server's anchor: Jan 20, so its cycle now is 2026-01 (Jan 20 - Feb 20).
+    await own.database.db.execute(
+      sql`UPDATE orgs SET cycle_start = ${Date.UTC(2026, 0, 20, 9)} WHERE id = ${id}`,
+    );
+    const d = testDesktop({ url: own.url, token: (await ownAdmin.issueDevice(id)).token, now: clock.now });
+    try {
+      // Seeded with the server's id before any sync (`seed --org-id`): its own anchor, today, so its
+      // cycle is 2026-02. 30 messages sent and one still queued, all counted under 2026-02.
+      createOrganization({ sqlite: d.sqlite, now: clock.now }, { id, name: 'Agencia Luna', planId: 'free' });
+      const charges = createCharges({ sqlite: d.sqlite, ledger: d.ledger, now: clock.now });
+      const admit = () =>
+        d.sqlite.transaction(() =>
+          charges.admit(id, 'message', { reference: `message:${randomUUID()}`, ttlMs: 86_400_000 }),
+        )();
+      for (let i = 0; i < 30; i++) charges.settle(admit(), 'success');
+      const queued = admit();
+      d.sqlite
+        .prepare(
+          `INSERT INTO sent_messages (id, org_id, "to", text, status, free, cycle, created_at)
+           VALUES ('m-queued', ?, '5215512345678', 'Hola', 'queued', 1, ?, ?)`,
+        )
+        .run(id, queued.cycle, clock.now());
+      const counters = () =>
+        d.sqlite
+          .prepare(
+            `SELECT cycle, messages, messages_held AS held, own_messages AS own FROM usage_counters ORDER BY cycle`,
+          )
+          .all();
+      expect(counters()).toEqual([{ cycle: '2026-02', messages: 30, held: 1, own: 30 }]);
+
+      expect(await d.sync.run()).toMatchObject({ ok: true });
+      expect(counters()).toEqual([{ cycle: '2026-01', messages: 30, held: 1, own: 30 }]);
+      expect(d.sqlite.prepare(`SELECT cycle FROM sent_messages WHERE id = 'm-queued'`).get()).toEqual({
+        cycle: '2026-01',
+      });
+      // The first push still carried the old label: the server kept no count under it.
+      const serverCounts = () =>
+        own.database.db.execute(
+          sql`SELECT cycle, messages FROM usage_counters WHERE org_id = ${id} ORDER BY cycle`,
+        );
+      expect((await serverCounts()).rows).toEqual([]);
+      await d.sync.run();
+      expect((await serverCounts()).rows).toEqual([{ cycle: '2026-01', messages: 30 }]);
+
+      // Feb 21: the server's 2026-02 cycle begins, with nothing used on either side.
+      clock.set(Date.UTC(2026, 1, 21, 10));
+      await d.sync.run();
+      expect(createQuotas({ sqlite: d.sqlite, now: clock.now }).usage(id)).toMatchObject({
+        cycle: '2026-02',
+        messages: 0,
+      });
+      expect((await authorityOf(own, id)).usage).toEqual({ messages: 0, aiRuns: 0 });
+    } finally {
+      d.dispose();
+      await own.close();
     }
   });
 });

@@ -99,6 +99,38 @@ export function createAuthority(deps: AuthorityDeps) {
     usage: sqlite.prepare<[string, string], { messages: number; ai_runs: number }>(
       `SELECT messages, ai_runs FROM usage_counters WHERE org_id = ? AND cycle = ?`,
     ),
+    // Moving one cycle's counters under another label: merged into a row already there, as the max of
+    // the counts (never counting a unit twice) and the sum of the units held (each is settled under
+    // the label its message or run carries, which moves too).
+    moveUsage: sqlite.prepare<{ org: string; from: string; to: string; at: number }>(
+      `INSERT INTO usage_counters (org_id, cycle, messages, ai_runs, messages_held, ai_runs_held, own_messages,
+                                   own_ai_runs, updated_at)
+       SELECT org_id, @to, messages, ai_runs, messages_held, ai_runs_held, own_messages, own_ai_runs, @at
+       FROM usage_counters WHERE org_id = @org AND cycle = @from
+       ON CONFLICT(org_id, cycle) DO UPDATE SET messages = max(messages, excluded.messages),
+         ai_runs = max(ai_runs, excluded.ai_runs), messages_held = messages_held + excluded.messages_held,
+         ai_runs_held = ai_runs_held + excluded.ai_runs_held,
+         own_messages = max(own_messages, excluded.own_messages),
+         own_ai_runs = max(own_ai_runs, excluded.own_ai_runs), updated_at = excluded.updated_at`,
+    ),
+    dropUsage: sqlite.prepare<{ org: string; from: string }>(
+      `DELETE FROM usage_counters WHERE org_id = @org AND cycle = @from`,
+    ),
+    moveMessages: sqlite.prepare<{ org: string; from: string; to: string }>(
+      `UPDATE sent_messages SET cycle = @to
+       WHERE org_id = @org AND cycle = @from AND status IN ('queued', 'sending')`,
+    ),
+    moveRuns: sqlite.prepare<{ org: string; from: string; to: string }>(
+      `UPDATE agent_runs SET cycle = @to WHERE org_id = @org AND cycle = @from AND status IN ('queued', 'running')`,
+    ),
+    // The cycle's one-off alerts (70/85/95 %) move along; one the server's cycle already has stays as
+    // history without a cycle, so that it does not stop that alert in a later cycle of the old name.
+    moveAlerts: sqlite.prepare<{ org: string; from: string; to: string }>(
+      `UPDATE OR IGNORE alerts SET cycle = @to WHERE org_id = @org AND cycle = @from`,
+    ),
+    unnameAlerts: sqlite.prepare<{ org: string; from: string }>(
+      `UPDATE alerts SET cycle = NULL WHERE org_id = @org AND cycle = @from`,
+    ),
     raiseUsage: sqlite.prepare<{ org: string; cycle: string; messages: number; aiRuns: number; at: number }>(
       `INSERT INTO usage_counters (org_id, cycle, messages, ai_runs, updated_at)
        VALUES (@org, @cycle, @messages, @aiRuns, @at)
@@ -124,6 +156,21 @@ export function createAuthority(deps: AuthorityDeps) {
       at: deps.now(),
     });
     return true;
+  }
+
+  /**
+   * What the desktop counted in the cycle its own anchor gave (before its first sync, e.g. an org
+   * seeded locally) is usage of the server's current cycle: under the old label it would come back
+   * when a later cycle got that name.
+   */
+  function moveCycle(org: string, from: string, to: string): void {
+    const at = deps.now();
+    st.moveUsage.run({ org, from, to, at });
+    st.dropUsage.run({ org, from });
+    st.moveMessages.run({ org, from, to });
+    st.moveRuns.run({ org, from, to });
+    st.moveAlerts.run({ org, from, to });
+    st.unnameAlerts.run({ org, from });
   }
 
   return {
@@ -173,6 +220,7 @@ export function createAuthority(deps: AuthorityDeps) {
       if (cycleDiffers || org.cycle_start !== anchorOf(a)) st.setCycleStart.run(anchorOf(a), orgId);
       if (cycleDiffers) {
         out.push({ what: 'cycle', from: local.cycle, to: a.cycle.cycle, startsAt: a.cycle.startsAt });
+        if (local.cycle !== a.cycle.cycle) moveCycle(orgId, local.cycle, a.cycle.cycle);
       }
 
       const before = st.usage.get(orgId, a.cycle.cycle);
