@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createAgentWorker, createRunSettlement, type AgentWorker } from './cage/agent-worker.ts';
 import { createCageEngine, createDockerClient, type CageEngine } from './cage/index.ts';
 import { createCompliance, type Compliance } from './compliance/alerts.ts';
@@ -89,9 +91,17 @@ async function openQueue(opts: EngineOptions, db: DatabaseHandle): Promise<JobQu
   });
 }
 
+const REDIS_READY_WAIT_MS = 2_000;
+
 async function openRedis(url: string): Promise<Redis> {
   const { Redis } = await import('ioredis');
-  return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  // The rate limits count in Redis once it is ready, in memory until then (their fallback): a start
+  // waits for it a moment instead of splitting its first requests' counts between the two.
+  await Promise.race([once(redis, 'ready'), sleep(REDIS_READY_WAIT_MS, undefined, { ref: false })]).catch(
+    () => {}, // unreachable now: the fallback counts, and the client keeps reconnecting
+  );
+  return redis;
 }
 
 /** The composition root: builds every adapter from the configuration and wires them together. */

@@ -320,6 +320,26 @@ describe('the guard', () => {
 });
 
 describe('the guard on the BullMQ backend', () => {
+  it('a twin sent while the first is in flight gets its result: no 429, no rate-limit point spent on it', async () => {
+    const r = await startTestEngine({ REDIS_URL: inject('redisUrl') });
+    try {
+      const org = await r.org({ plan: 'starter' });
+      r.engine.db.sqlite.prepare(`UPDATE plans SET rate_limit_per_min = 2 WHERE id = 'starter'`).run();
+      const input = { instanceId: 'auto', to: '5215512345678', text: 'Hola', idempotencyKey: randomUUID() };
+      const twins = await Promise.all([1, 2, 3].map(() => r.engine.call('whatsapp:send', input, org.apiKey)));
+      expect(new Set(twins.map((t) => t.jobId)).size).toBe(1);
+      // One point spent for the three: one other send fits in the minute, the next does not.
+      const other = () =>
+        r.engine.call('whatsapp:send', { ...input, idempotencyKey: randomUUID() }, org.apiKey);
+      await expect(other()).resolves.toMatchObject({ status: 'queued' });
+      await expect(other()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+      // A repeat is answered from its record, whatever the rate limit says now.
+      await expect(r.engine.call('whatsapp:send', input, org.apiKey)).resolves.toEqual(twins[0]);
+    } finally {
+      await r.dispose();
+    }
+  });
+
   it('hands the job to Redis with the message id as job id and leaves the outbox empty', async () => {
     const r = await startTestEngine({ REDIS_URL: inject('redisUrl') });
     try {

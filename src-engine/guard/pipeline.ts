@@ -75,6 +75,25 @@ const withoutKey = (input: unknown) => {
 export function createGuard(deps: GuardDeps): Guard {
   const { idempotency } = deps;
   const group = createGroupCommit(deps);
+  /**
+   * With an awaited rate limit, requests of one org with one idempotency key run one after another:
+   * a twin sent while the first is still in flight finds its stored result before the rate limit,
+   * instead of being charged a point (or refused 429) for a repeat.
+   */
+  const keyed = new Map<string, Promise<unknown>>();
+  function oneAtATime<T>(name: string, run: () => Promise<T>): Promise<T> {
+    const before = keyed.get(name);
+    const result = before ? before.then(run, run) : run();
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    keyed.set(name, settled);
+    void settled.then(() => {
+      if (keyed.get(name) === settled) keyed.delete(name);
+    });
+    return result;
+  }
 
   /**
    * Inside the (group) transaction, in the command's own savepoint. `limit` is the rate limit when it
@@ -101,6 +120,20 @@ export function createGuard(deps: GuardDeps): Guard {
     return { output, after };
   }
 
+  /** Commits the command in the group's batch, then hands its job to the queue (outbox.ts). */
+  async function commitAndQueue<S extends z.ZodType, O>(
+    cmd: Command<S, O>,
+    principal: Principal,
+    input: z.output<S>,
+    key: string | undefined,
+    hash: string,
+    limit?: () => void,
+  ): Promise<O> {
+    const done = await group.run(() => commitOne(cmd, principal, input, key, hash, limit));
+    await done.after?.();
+    return done.output;
+  }
+
   return {
     async command<S extends z.ZodType, O>(cmd: Command<S, O>, raw: unknown, credential: string | undefined) {
       const input = parseOrThrow(cmd.schema, raw, cmd.name);
@@ -109,21 +142,21 @@ export function createGuard(deps: GuardDeps): Guard {
       const hash = key === undefined ? '' : bodyHash(cmd.name, withoutKey(input));
       const { orgId } = principal;
       const { consumeNow } = deps.rateLimiter;
-      let limit: (() => void) | undefined;
       if (consumeNow) {
         // Every step in one pass, inside the transaction: one read of the key and of the plan limits.
-        limit = () => consumeNow(orgId, deps.quotas.rateLimitPerMin(orgId));
-      } else {
+        const limit = () => consumeNow(orgId, deps.quotas.rateLimitPerMin(orgId));
+        return commitAndQueue(cmd, principal, input, key, hash, limit);
+      }
+      const awaited = async () => {
         if (key !== undefined) {
           const stored = idempotency.lookup(orgId, key, hash);
           if (stored !== undefined) return stored as O;
         }
         cmd.check?.(principal, input);
         await deps.rateLimiter.consume(orgId, deps.quotas.rateLimitPerMin(orgId));
-      }
-      const done = await group.run(() => commitOne(cmd, principal, input, key, hash, limit));
-      await done.after?.();
-      return done.output;
+        return commitAndQueue(cmd, principal, input, key, hash);
+      };
+      return key === undefined ? awaited() : oneAtATime(`${orgId}\n${key}`, awaited);
     },
     async query(q, raw, credential) {
       const input = parseOrThrow(q.schema, raw, q.name);
