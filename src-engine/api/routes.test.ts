@@ -614,6 +614,21 @@ describe('the event stream', () => {
   });
 });
 
+describe('the event stream over plain HTTP', () => {
+  it('answers a GET without the upgrade in the shared error shape: 400 with a key, 401 without', async () => {
+    const org = await t.org({ plan: 'starter' });
+    const plain = await call('GET', '/events', { key: org.apiKey });
+    expect(plain.status).toBe(400);
+    expect(plain.json).toMatchObject({
+      error: 'VALIDATION_ERROR',
+      message: expect.stringMatching(/WebSocket/),
+    });
+    const anonymous = await call('GET', '/events');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json).toMatchObject({ error: 'UNAUTHORIZED' });
+  });
+});
+
 describe('the event stream after its key is revoked', () => {
   it('closes with 1008 instead of delivering the next event', async () => {
     const org = await t.org({ plan: 'starter' });

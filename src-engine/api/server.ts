@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { EngineEvent } from '../contracts/events.ts';
 import { ErrorBodySchema } from '../contracts/errors.ts';
+import { AppError } from '../errors.ts';
 import { OPERATIONS, type Operation, type OperationName } from '../contracts/operations.ts';
 import type { Engine } from '../engine.ts';
 import { jobOrgResolver } from '../guard/job-orgs.ts';
@@ -115,21 +116,24 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
   registerWebhooks(app, engine);
 
   // The typed event stream: the same events the desktop UI gets over IPC.
-  app.get(
-    '/api/v1/events',
-    {
-      websocket: true,
-      schema: {
-        summary: 'Event stream (WebSocket); authenticate with a Bearer key or ?key=',
-        response: errors,
-      },
-      preValidation: async (req) => {
-        (req as FastifyRequest & { orgId?: string }).orgId = engine.authenticate(
-          presentedKey(req, true),
-        ).orgId;
-      },
+  app.route({
+    method: 'GET',
+    url: '/api/v1/events',
+    schema: {
+      summary: 'Event stream (WebSocket); authenticate with a Bearer key or ?key=',
+      response: errors,
     },
-    (socket, req) => {
+    preValidation: async (req) => {
+      (req as FastifyRequest & { orgId?: string }).orgId = engine.authenticate(presentedKey(req, true)).orgId;
+    },
+    // A plain GET (no upgrade) gets the shared error shape, not the plugin's empty 404.
+    handler: async () => {
+      throw new AppError(
+        'VALIDATION_ERROR',
+        'GET /api/v1/events is a WebSocket: send it as an upgrade (Connection: Upgrade, Upgrade: websocket)',
+      );
+    },
+    wsHandler: (socket, req) => {
       const orgId = (req as FastifyRequest & { orgId?: string }).orgId;
       const credential = presentedKey(req, true);
       let checkedAt = Date.now();
@@ -157,7 +161,7 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
       socket.on('close', off);
       socket.on('error', off);
     },
-  );
+  });
 
   return app;
 }
