@@ -301,13 +301,25 @@ describe('every route over HTTP answers its success status with its output schem
       ...branding,
       logo: null,
     });
-    // An integration that sends Idempotency-Key on every POST is not refused where it means nothing.
-    const withHeader = await call('POST', '/branding', {
-      key: partner.apiKey,
-      body: branding,
-      headers: { 'idempotency-key': '2b0f7c5e-6f8a-4a51-9d4e-3f1f1c1d2e3f' },
+    // Setting it is a guarded command like the others: a key, in the header or the body, makes a
+    // repeat answer the first result and the same key with another body a 409.
+    const key = '2b0f7c5e-6f8a-4a51-9d4e-3f1f1c1d2e3f';
+    const first = { name: 'Agencia Luna', accentColor: '#112233' };
+    const withKey = (body: object, headers = {}) =>
+      call('POST', '/branding', { key: partner.apiKey, body, headers });
+    expect(ok('branding:set', await withKey(first, { 'idempotency-key': key }))).toEqual({
+      ...first,
+      logo: null,
     });
-    expect(withHeader.status).toBe(200);
+    expect(ok('branding:set', await withKey({ ...first, idempotencyKey: key }))).toEqual({
+      ...first,
+      logo: null,
+    });
+    failed(await withKey({ ...branding, idempotencyKey: key }), 409, 'CONFLICT');
+    expect(ok('branding:get', await call('GET', '/branding', { key: partner.apiKey })).branding).toEqual({
+      ...first,
+      logo: null,
+    });
   });
 
   it('GET /health is public', async () => {

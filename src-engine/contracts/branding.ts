@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IdempotencyKeySchema } from './common.ts';
 
 /** White-label branding, a Partner-plan feature (`plans.white_label`). */
 export const BrandingSchema = z
@@ -14,5 +15,7 @@ export const BrandingSchema = z
       .default(null),
   })
   .strict();
+/** Setting it is a guarded command: an idempotency key makes a repeat answer the first result. */
+export const SetBrandingSchema = BrandingSchema.extend({ idempotencyKey: IdempotencyKeySchema.optional() });
 export type BrandingInput = z.input<typeof BrandingSchema>;
 export type Branding = z.output<typeof BrandingSchema>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AiModelListSchema, AiVoiceListSchema } from './ai.ts';
 import { AgentRunSchema, RunAcceptedSchema, RunAgentSchema } from './agents.ts';
-import { BrandingSchema } from './branding.ts';
+import { BrandingSchema, SetBrandingSchema } from './branding.ts';
 import { RunLogPageSchema, RunLogQuerySchema } from './cage.ts';
 import { BillingBalanceSchema, ReferralsViewSchema, TransactionsPageSchema } from './billing.ts';
 import { CursorQuerySchema, IdParamSchema, pageOf } from './common.ts';
@@ -216,7 +216,7 @@ export const OPERATIONS = {
     method: 'POST',
     path: '/branding',
     summary: 'Set white-label branding (Partner plan)',
-    input: BrandingSchema,
+    input: SetBrandingSchema,
     output: BrandingSchema,
     status: 200,
   }),

@@ -1,4 +1,4 @@
-import { BrandingSchema, type Branding } from '../../contracts/branding.ts';
+import { SetBrandingSchema, type Branding } from '../../contracts/branding.ts';
 import type { Sqlite } from '../../db/connection.ts';
 import { AppError } from '../../errors.ts';
 import type { Quotas } from '../../ledger/quota.ts';
@@ -9,7 +9,7 @@ export function setBrandingCommand(deps: {
   sqlite: Sqlite;
   quotas: Quotas;
   now?: () => number;
-}): Command<typeof BrandingSchema, Branding> {
+}): Command<typeof SetBrandingSchema, Branding> {
   const now = deps.now ?? Date.now;
   const upsert = deps.sqlite.prepare<[string, string, string, string | null, number]>(
     `INSERT INTO branding (org_id, name, accent_color, logo, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -18,7 +18,7 @@ export function setBrandingCommand(deps: {
   );
   return {
     name: 'branding:set',
-    schema: BrandingSchema,
+    schema: SetBrandingSchema,
     check({ orgId }) {
       const plan = deps.quotas.orgPlan(orgId);
       if (!plan.whiteLabel) {
@@ -29,8 +29,9 @@ export function setBrandingCommand(deps: {
       }
     },
     execute({ orgId }, input) {
-      upsert.run(orgId, input.name, input.accentColor, input.logo, now());
-      return { output: input };
+      const { name, accentColor, logo } = input;
+      upsert.run(orgId, name, accentColor, logo, now());
+      return { output: { name, accentColor, logo } };
     },
   };
 }
