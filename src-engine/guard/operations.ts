@@ -109,10 +109,15 @@ export function createOperations(deps: OperationsDeps): Operations {
     branding: sqlite.prepare<[string], { name: string; accent_color: string; logo: string | null }>(
       `SELECT name, accent_color, logo FROM branding WHERE org_id = ?`,
     ),
-    // Commissions are credited by the hosted ledger; the sync's pull writes them here.
+    // Commissions are credited by the hosted ledger; the sync's pull writes them here, at the server's
+    // time. A reversed one comes as a signed ADJUSTMENT whose reference starts with its kind
+    // (ledger/sync/authority.ts, localTransferOf): it takes its amount off; `n` counts commissions.
     commissions: sqlite.prepare<[string, number, number], { micro: number; n: number }>(
-      `SELECT coalesce(sum(amount_micro), 0) AS micro, count(*) AS n FROM ledger_transfers
-       WHERE org_id = ? AND kind = 'COMMISSION' AND created_at >= ? AND created_at < ?`,
+      `SELECT coalesce(sum(amount_micro), 0) AS micro, coalesce(sum(kind = 'COMMISSION'), 0) AS n
+       FROM ledger_transfers
+       WHERE org_id = ? AND created_at >= ? AND created_at < ?
+         AND (kind = 'COMMISSION'
+              OR (kind = 'ADJUSTMENT' AND (reference = 'COMMISSION' OR reference LIKE 'COMMISSION: %')))`,
     ),
   };
   // SmartSend's per-number state, read for the instances list.

@@ -44,6 +44,11 @@ export interface TransferOptions {
    * already decided (it is authoritative). Local usage never uses this.
    */
   force?: boolean;
+  /**
+   * When it happened, if not now: the hosted ledger's time of an entry pulled from it, so that it
+   * falls in the cycle (and the statement's place) it was written for.
+   */
+  at?: number;
 }
 
 export interface Ledger {
@@ -353,7 +358,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
   return {
     transfer(input, opts = {}) {
       const parsed = parseOrThrow(TransferInputSchema, input, 'transfer');
-      const r = transferTx.immediate(parsed, opts.force ?? false, now());
+      const r = transferTx.immediate(parsed, opts.force ?? false, opts.at ?? now());
       if (r.event) emitAll([r.event]);
       return r.transfer;
     },

@@ -192,7 +192,7 @@ export function createAuthority(deps: AuthorityDeps) {
         const body = localTransferOf(orgId, e);
         if (!body) continue;
         const known = ledger.getTransfer(body.id);
-        ledger.transfer(body, { force: true });
+        ledger.transfer(body, { force: true, at: e.createdAt });
         if (!known) applied++;
       }
       return applied;
