@@ -434,10 +434,12 @@ describe('a desktop that counted before its first sync', () => {
         cycle: '2026-01',
       });
       // The first push still carried the old label: the server kept no count under it.
-      const serverCounts = () =>
-        own.database.db.execute(
-          sql`SELECT cycle, messages FROM usage_counters WHERE org_id = ${id} ORDER BY cycle`,
-        );
+      const serverCounts = async () =>
+        (
+          (await own.database.db.execute(
+            sql`SELECT cycle, messages FROM usage_counters WHERE org_id = ${id} ORDER BY cycle`,
+          )) as unknown as { rows: { cycle: string; messages: number }[] }
+        ).rows;
       expect(await serverCounts()).toEqual([]);
       await d.sync.run();
       expect(await serverCounts()).toEqual([{ cycle: '2026-01', messages: 30 }]);
