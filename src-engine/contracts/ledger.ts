@@ -5,7 +5,10 @@ import { z } from 'zod';
 /** Money is integer micro-credits: one credit is this many. */
 export const MICRO_PER_CREDIT = 1_000_000;
 
-/** The largest amount one transfer or hold may move: 1e9 credits (sums stay exact in a JS number). */
+/**
+ * The largest amount one transfer or hold may move: 1e9 credits, exact in a JS number (a balance is
+ * exact up to 2^53 - 1 micro, about 9e9 credits: the ledger refuses a transfer that would pass it).
+ */
 export const MAX_AMOUNT_MICRO = 1_000_000_000_000_000;
 
 export const MicroSchema = z.number().int().min(-MAX_AMOUNT_MICRO).max(MAX_AMOUNT_MICRO);

@@ -124,6 +124,26 @@ describe('double entry', () => {
     ).toBe('NOT_FOUND');
   });
 
+  it('refuses a transfer that would take a balance past what a JS number holds exactly, and writes nothing', () => {
+    const max = 1_000_000_000 * C; // the most one transfer moves
+    for (let i = 0; i < 9; i++) topup(max);
+    const before = ledger.balance(org).postedMicro;
+    const err = (() => {
+      try {
+        topup(max);
+      } catch (e) {
+        return e as AppError;
+      }
+    })();
+    expect(err).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      message: expect.stringMatching(/9007199254\.740991 credits/),
+    });
+    expect(ledger.balance(org).postedMicro).toBe(before);
+    expect(ledger.listTransfers(org, { limit: 500 }).items).toHaveLength(9);
+    expect(ledger.verify().ok).toBe(true);
+  });
+
   it('refuses a debit beyond the available balance unless forced', () => {
     topup(C);
     const err = errorOf(() =>

@@ -25,6 +25,7 @@ import {
   type ReservationRow,
   type Statements,
 } from './store.ts';
+import { formatCredits } from './money.ts';
 import { verifyLedger } from './verify.ts';
 import { uuidv7 } from '../ids.ts';
 
@@ -113,6 +114,9 @@ const sameTransferBody = (
   row.reference === b.reference &&
   row.reservation_id === b.reservationId;
 
+/** What a balance holds exactly (a JS number is an exact integer up to 2^53 - 1 micro-credits). */
+const MAX_BALANCE_CREDITS = formatCredits(Number.MAX_SAFE_INTEGER);
+
 export function createLedger(deps: LedgerDeps): Ledger {
   const { sqlite } = deps;
   const now = deps.now ?? Date.now;
@@ -198,6 +202,14 @@ export function createLedger(deps: LedgerDeps): Ledger {
       st.insertEntry.run(newId(), body.id, body.orgId, acct, amount, body.kind, body.reference, at);
       const isOrg = acct === account;
       const after = st.addBalance.get(acct, isOrg ? body.orgId : null, amount, at)!.balance_micro;
+      // SQLite sums in 64 bits, a JS number is exact to 2^53: refused (rolled back) rather than read wrong.
+      if (!Number.isSafeInteger(after)) {
+        throw new AppError(
+          'VALIDATION_ERROR',
+          `This transfer would take the balance of ${acct} past ${MAX_BALANCE_CREDITS} credits, the most it holds exactly`,
+          { account: acct },
+        );
+      }
       if (isOrg) postedMicro = after;
     }
     return {
