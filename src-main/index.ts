@@ -20,7 +20,6 @@ import {
 import electronUpdater from 'electron-updater';
 import { loadConfig } from '../src-engine/config/index.ts';
 import type { EngineEvent } from '../src-engine/contracts/events.ts';
-import { jobOrgResolver } from '../src-engine/guard/job-orgs.ts';
 import { createLogger } from '../src-engine/logger.ts';
 import { desktopOrgId, runEngine, type RunningEngine } from '../src-engine/run.ts';
 import trayGreen from '../resources/tray-green.png?inline';
@@ -170,10 +169,9 @@ async function start(): Promise<void> {
   const relay = createEventRelay<EngineEvent>((event) => {
     if (mainWindow && !mainWindow.isDestroyed()) mainWindow.webContents.send(EVENT_CHANNEL, event);
   });
-  // The same rule as the WebSocket: an org sees its own events only (job events by their job's owner).
-  const jobOrg = jobOrgResolver(engine.db.sqlite);
+  // The same rule as the WebSocket: an org sees its own events only (a job's name the org of its payload).
   engine.events.on((event) => {
-    if (('orgId' in event ? event.orgId : jobOrg(event)) === orgId) relay.push(event);
+    if ('orgId' in event && event.orgId === orgId) relay.push(event);
   });
   ipcMain.on(READY_CHANNEL, (e) => {
     if (isOwnRenderer(e.senderFrame?.url, rendererUrl())) relay.ready();

@@ -606,7 +606,7 @@ describe('the event stream', () => {
       await sb.until(reservedFor(b.orgId));
       expect(sb.received.filter((e) => (e as { orgId?: string }).orgId === a.orgId)).toEqual([]);
       expect(sa.received.filter((e) => (e as { orgId?: string }).orgId === b.orgId)).toEqual([]);
-      // Job events carry no org: each org still sees only its own runs' jobs.
+      // Job events name the org of their job's payload: each org sees only its own runs' jobs.
       const jobsOf = (s: { received: unknown[] }) =>
         s.received
           .filter((e) => (e as EngineEvent).type === 'job.queued')
@@ -622,6 +622,50 @@ describe('the event stream', () => {
     } finally {
       sa.ws.close();
       sb.ws.close();
+    }
+  });
+});
+
+describe('the event stream and dead letters sent again', () => {
+  it("delivers the events of a dead letter's new job to its org, and not to another", async () => {
+    const a = await t.org({ plan: 'starter' });
+    const b = await t.org({ plan: 'starter' });
+    const body = { instanceId: 'auto', to: '5215512345678', text: 'Hola' };
+    const sent = ok('whatsapp:send', await call('POST', '/whatsapp/send', { key: a.apiKey, body }));
+    const dead = nextEvent((e) => e.type === 'job.dead' && e.jobId === sent.jobId);
+    let fail = true;
+    const worker = t.engine.queue.process('whatsapp.send', async () => {
+      if (fail) throw new UnrecoverableError('number not on WhatsApp');
+      return 'sent';
+    });
+    const { deadLetterId } = (await dead) as { deadLetterId: string };
+    const ws = (key: string) => {
+      const socket = new WebSocket(
+        `${api.base.replace('http', 'ws')}/api/v1/events?key=${encodeURIComponent(key)}`,
+      );
+      const got: EngineEvent[] = [];
+      socket.onmessage = (m) => got.push(JSON.parse(String(m.data)) as EngineEvent);
+      return { socket, got, open: new Promise((r) => (socket.onopen = r)) };
+    };
+    const [sa, sb] = [ws(a.apiKey), ws(b.apiKey)];
+    try {
+      await Promise.all([sa.open, sb.open]);
+      fail = false;
+      const retried = ok('dlq:retry', await call('POST', `/dlq/${deadLetterId}/retry`, { key: a.apiKey }));
+      expect(retried.id).not.toBe(sent.jobId);
+      await until("the new job to complete on a's stream", () =>
+        sa.got.some((e) => e.type === 'job.completed' && e.jobId === retried.id),
+      );
+      expect(sa.got.filter((e) => 'jobId' in e && e.jobId === retried.id)).toEqual([
+        expect.objectContaining({ type: 'job.queued', orgId: a.orgId }),
+        expect.objectContaining({ type: 'job.active', orgId: a.orgId }),
+        expect.objectContaining({ type: 'job.completed', orgId: a.orgId }),
+      ]);
+      expect(sb.got.filter((e) => 'jobId' in e && e.jobId === retried.id)).toEqual([]);
+    } finally {
+      sa.socket.close();
+      sb.socket.close();
+      await worker.close(0);
     }
   });
 });

@@ -8,7 +8,6 @@ import { ErrorBodySchema } from '../contracts/errors.ts';
 import { AppError } from '../errors.ts';
 import { OPERATIONS, type Operation, type OperationName } from '../contracts/operations.ts';
 import type { Engine } from '../engine.ts';
-import { jobOrgResolver } from '../guard/job-orgs.ts';
 import { createJsonApp } from './json-app.ts';
 import { createTurnBatch } from './turn-batch.ts';
 import { registerWebhooks } from './webhooks.ts';
@@ -53,7 +52,6 @@ function requestInput(req: FastifyRequest, op: Operation): unknown {
 /** The engine's local HTTP API, versioned under /api/v1, with its OpenAPI document generated from zod. */
 export async function createApiServer(engine: Engine): Promise<FastifyInstance> {
   const log = engine.log.child({ module: 'api' });
-  const jobOrg = jobOrgResolver(engine.db.sqlite);
   const app = createJsonApp({ bodyLimit: BODY_LIMIT, log });
   const turn = createTurnBatch();
 
@@ -150,8 +148,8 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
         }
       };
       const off = engine.events.on((event: EngineEvent) => {
-        const owner = 'orgId' in event ? event.orgId : jobOrg(event);
-        if (owner !== orgId || !stillValid()) return;
+        // An org's own events only: job events name the org of their job's payload.
+        if (!('orgId' in event) || event.orgId !== orgId || !stillValid()) return;
         if (socket.bufferedAmount > MAX_WS_BUFFER) {
           socket.close(1013, 'client too slow');
           return;

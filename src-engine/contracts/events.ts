@@ -6,7 +6,8 @@ import { LedgerCorrectedEventSchema } from './ledger-sync.ts';
 import { InstanceHealthEventSchema } from './smartsend.ts';
 import { MessageStatusSchema } from './whatsapp.ts';
 
-const base = { queue: z.string(), jobId: z.string(), ts: z.number().int() };
+/** `orgId`: the org the job's payload names (engine jobs all do); absent for jobs of no org. */
+const base = { queue: z.string(), jobId: z.string(), orgId: z.string().optional(), ts: z.number().int() };
 
 /** The queue's event stream, as the UI gets it over IPC and the WebSocket. */
 export const JobEventSchema = z.discriminatedUnion('type', [

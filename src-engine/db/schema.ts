@@ -153,6 +153,8 @@ export const jobs = sqliteTable(
     queue: text('queue').notNull(),
     jobKey: text('job_key'),
     data: text('data').notNull(),
+    /** The org a job belongs to (its events name it): engine jobs carry `orgId` in their payload. */
+    orgId: text('org_id').generatedAlwaysAs(sql`json_extract(data, '$.orgId')`, { mode: 'virtual' }),
     /** waiting | active | completed | failed ("delayed" = waiting with run_at in the future) */
     state: text('state').notNull(),
     priority: integer('priority').notNull(),

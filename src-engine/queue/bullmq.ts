@@ -37,6 +37,7 @@ import {
   validateQueueName,
   type NormalizedAdd,
 } from './validate.ts';
+import { orgOf } from './job-org.ts';
 
 export interface QueueLog {
   info(obj: object, msg?: string): void;
@@ -187,7 +188,14 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
   }
 
   function queued(n: NormalizedAdd, id: string, at: number): AddResult {
-    events.emit({ type: 'job.queued', queue: n.queue, jobId: id, ts: at, runAt: at + n.delay });
+    events.emit({
+      type: 'job.queued',
+      queue: n.queue,
+      jobId: id,
+      orgId: n.orgId,
+      ts: at,
+      runAt: at + n.delay,
+    });
     return { id, queue: n.queue, deduplicated: false };
   }
 
@@ -425,7 +433,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       const attempt = job.attemptsMade + 1;
       const attempts = job.opts.attempts ?? 1;
       const started = now();
-      const base = { queue: this.queue, jobId: id };
+      const base = this.ref(job);
       const entry: RunningJob = { started };
       this.running.set(id, entry);
       events.emit({ type: 'job.active', ...base, ts: started, attempt });
@@ -514,12 +522,20 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       // BullMQ counts the successful attempt in attemptsMade; ours counts spent (failed) ones.
       events.emit({
         type: 'job.completed',
-        queue: this.queue,
-        jobId: id,
+        ...this.ref(job),
         ts: at,
         attempt: job.attemptsMade,
         durationMs: at - started,
       });
+    }
+
+    /** What names a job in its events: queue, id, and the org its payload names. */
+    private ref(job: Job<Envelope>) {
+      return {
+        queue: this.queue,
+        jobId: job.id!,
+        ...orgOf((job.data?.payload as { orgId?: unknown } | null | undefined)?.orgId),
+      };
     }
 
     /** Runs after BullMQ has moved the job: to delayed/waiting for a retry, or to failed for good. */
@@ -528,7 +544,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       const { retry, errorCode } = this.running.get(id) ?? {};
       this.running.delete(id);
       const attempt = job.attemptsMade;
-      const base = { queue: this.queue, jobId: id };
+      const base = this.ref(job);
       if (job.finishedOn) {
         const deadLetterId = await recordDeadLetter(this.queue, job, attempt, err.message, errorCode);
         const ts = now();
@@ -558,6 +574,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         type: 'job.retrying',
         queue: this.queue,
         jobId,
+        ...orgOf(job?.data.payload && (job.data.payload as { orgId?: unknown }).orgId),
         ts,
         attempt: (job?.attemptsMade ?? 0) + 1,
         runAt: ts,

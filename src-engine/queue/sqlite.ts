@@ -17,6 +17,7 @@ import { AppError, errorMessage, parseOrThrow } from '../errors.ts';
 import { createEventBus } from '../events.ts';
 import { runAttempt, storableResult, type AttemptOutcome } from './attempt.ts';
 import { nextCronRun } from './cron.ts';
+import { orgOf } from './job-org.ts';
 import type { BulkItem, DeadLetterStore, JobHandler, JobQueue, Worker } from './port.ts';
 import {
   backoffDelay,
@@ -49,6 +50,8 @@ interface JobRow {
   queue: string;
   job_key: string | null;
   data: string;
+  /** `data.orgId` (a virtual column): engine jobs name their org. */
+  org_id: unknown;
   state: 'waiting' | 'active' | 'completed' | 'failed';
   priority: number;
   attempts_made: number;
@@ -90,6 +93,12 @@ interface ScheduleRow {
 const SETTLE_RETRY_MS = 1_000;
 
 const publicId = (row: { seq: number; job_key: string | null }) => row.job_key ?? String(row.seq);
+/** What names a job in its events: queue, id, and the org its payload names (`jobs.org_id`). */
+const jobRef = (row: { queue: string; seq: number; job_key: string | null; org_id: unknown }) => ({
+  queue: row.queue,
+  jobId: publicId(row),
+  ...orgOf(row.org_id),
+});
 const parseJson = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
 
 /** The embedded queue: jobs live in the engine's SQLite file, so they survive a crash and cost no RAM. */
@@ -161,10 +170,10 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     ),
     reclaim: sqlite.prepare<
       [number],
-      { seq: number; queue: string; job_key: string | null; attempts_made: number }
+      { seq: number; queue: string; job_key: string | null; org_id: unknown; attempts_made: number }
     >(
       `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL
-       WHERE state = 'active' AND lease_until < ? RETURNING seq, queue, job_key, attempts_made`,
+       WHERE state = 'active' AND lease_until < ? RETURNING seq, queue, job_key, org_id, attempts_made`,
     ),
     insertDead: sqlite.prepare<[string, string, string, string, string | null, number, number]>(
       `INSERT OR IGNORE INTO dead_letters (queue, job_id, payload, error, error_code, attempts, failed_at)
@@ -266,7 +275,8 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     results.forEach((r, i) => {
       if (r.deduplicated) return;
       queues.add(r.queue);
-      events.emit({ type: 'job.queued', queue: r.queue, jobId: r.id, ts: at, runAt: at + items[i]!.delay });
+      const { orgId, delay } = items[i]!;
+      events.emit({ type: 'job.queued', queue: r.queue, jobId: r.id, orgId, ts: at, runAt: at + delay });
     });
     for (const w of workers) if (queues.has(w.queue)) w.kick();
   }
@@ -384,8 +394,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     for (const r of stalled) {
       events.emit({
         type: 'job.retrying',
-        queue: r.queue,
-        jobId: publicId(r),
+        ...jobRef(r),
         ts: at,
         attempt: r.attempts_made + 1,
         runAt: at,
@@ -479,8 +488,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       for (const c of r.committed) {
         events.emit({
           type: 'job.completed',
-          queue: this.queue,
-          jobId: publicId(c.row),
+          ...jobRef(c.row),
           ts: c.at,
           attempt: c.attempt,
           durationMs: c.at - c.started,
@@ -524,7 +532,8 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       const id = publicId(row);
       const attempt = row.attempts_made + 1;
       const started = now();
-      events.emit({ type: 'job.active', queue: this.queue, jobId: id, ts: started, attempt });
+      const ref = jobRef(row);
+      events.emit({ type: 'job.active', ...ref, ts: started, attempt });
       let outcome: AttemptOutcome;
       try {
         outcome = await runAttempt(
@@ -538,13 +547,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
             progress: async (value) => {
               const stored = storableResult(value);
               if (st.progress.run(JSON.stringify(stored), row.seq, token).changes === 1) {
-                events.emit({
-                  type: 'job.progress',
-                  queue: this.queue,
-                  jobId: id,
-                  ts: now(),
-                  progress: stored,
-                });
+                events.emit({ type: 'job.progress', ...ref, ts: now(), progress: stored });
               }
             },
           },
@@ -581,7 +584,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     ): void {
       const id = publicId(row);
       const at = now();
-      const base = { queue: this.queue, jobId: id, ts: at };
+      const base = { ...jobRef(row), ts: at };
       if (outcome.kind === 'completed') {
         this.pending.push({ row, token, attempt, started, result: JSON.stringify(outcome.result), at });
         return;
@@ -675,8 +678,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
         if (row && st.requeue.run(at, row.attempts_made, row.last_error, seq, token).changes === 1) {
           events.emit({
             type: 'job.retrying',
-            queue: this.queue,
-            jobId: publicId(row),
+            ...jobRef(row),
             ts: at,
             attempt: row.attempts_made + 1,
             runAt: at,

@@ -9,6 +9,7 @@ import {
 } from '../contracts/queue.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
 import type { BulkItem, JobHandler } from './port.ts';
+import { orgOf } from './job-org.ts';
 
 /** Largest JSON payload a job may carry; bigger data belongs in the database, referenced by id. */
 export const MAX_PAYLOAD_BYTES = 512 * 1024;
@@ -18,6 +19,8 @@ export interface NormalizedAdd {
   /** The payload as JSON text, already checked for size and serialisability. */
   json: string;
   jobId?: string;
+  /** The org the payload names (`data.orgId`), for the job's events. */
+  orgId?: string;
   delay: number;
   priority: number;
   attempts: number;
@@ -59,6 +62,7 @@ export function normalizeAdd(queue: unknown, data: unknown, opts: JobOptions | u
     queue: name,
     json,
     jobId: o.jobId,
+    ...orgOf((data as { orgId?: unknown } | null | undefined)?.orgId),
     delay: o.delay ?? 0,
     priority: o.priority ?? JOB_DEFAULTS.priority,
     attempts: o.attempts ?? JOB_DEFAULTS.attempts,

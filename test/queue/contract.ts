@@ -184,6 +184,28 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect(await q.counts('test.run')).toMatchObject({ waiting: 0, active: 0, completed: 1 });
     });
 
+    it("names the org of a job's payload in every event of the job, and no org for a job without one", async () => {
+      const events = recordEvents(q);
+      const opts = { attempts: 2, backoff: { type: 'fixed' as const, delay: 20 } };
+      const { id } = await q.add('test.org', { orgId: 'org-1', x: 1 }, opts);
+      const { id: plain } = await q.add('test.org', { x: 2 }, opts);
+      q.process('test.org', async (job) => {
+        if (job.attempt === 1) throw new Error('once more');
+        return 'ok';
+      });
+      for (const jobId of [id, plain]) {
+        await waitForEvent(q, (e) => e.type === 'job.completed' && e.jobId === jobId);
+      }
+      const of = (jobId: string) => events.filter((e) => e.jobId === jobId);
+      expect(of(id).map((e) => [e.type, e.orgId])).toEqual(
+        ['job.queued', 'job.active', 'job.failed', 'job.retrying', 'job.active', 'job.completed'].map((t) => [
+          t,
+          'org-1',
+        ]),
+      );
+      expect(of(plain).map((e) => e.orgId)).toEqual(Array(6).fill(undefined));
+    });
+
     it('runs higher priority first and keeps FIFO within a priority', async () => {
       await q.pause('test.prio');
       const add = (data: string, priority?: number) => q.add('test.prio', data, priority ? { priority } : {});

@@ -1,0 +1,1 @@
+ALTER TABLE `jobs` ADD `org_id` text GENERATED ALWAYS AS (json_extract(data, '$.orgId')) VIRTUAL;

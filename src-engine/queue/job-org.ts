@@ -1,0 +1,7 @@
+/**
+ * The org a job's events name, when its payload names one (`data.orgId`: every engine job's does), so
+ * that an org's event stream shows its own jobs and no other's.
+ */
+export function orgOf(orgId: unknown): { orgId?: string } {
+  return typeof orgId === 'string' ? { orgId } : {};
+}
