@@ -582,7 +582,6 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       started: number,
       outcome: AttemptOutcome,
     ): void {
-      const id = publicId(row);
       const at = now();
       const base = { ...jobRef(row), ts: at };
       if (outcome.kind === 'completed') {
