@@ -174,6 +174,8 @@ describe('double entry', () => {
     const ids = Array.from({ length: 5 }, () => topup(C).id);
     const p1 = ledger.listTransfers(org, { limit: 2 });
     expect(p1.items.map((t) => t.id)).toEqual([ids[4], ids[3]]);
+    // An empty cursor (`?cursor=`) is the first page.
+    expect(ledger.listTransfers(org, { limit: 2, cursor: '' })).toEqual(p1);
     const p2 = ledger.listTransfers(org, { limit: 2, cursor: p1.nextCursor! });
     const p3 = ledger.listTransfers(org, { limit: 2, cursor: p2.nextCursor! });
     expect([...p2.items, ...p3.items].map((t) => t.id)).toEqual([ids[2], ids[1], ids[0]]);

@@ -379,7 +379,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
 
     listTransfers(orgId, opts = {}) {
       const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
-      const cursor = opts.cursor === undefined ? null : Number(opts.cursor);
+      // `?cursor=` (empty) is the first page, as no cursor.
+      const cursor = opts.cursor === undefined || opts.cursor === '' ? null : Number(opts.cursor);
       if (cursor !== null && !Number.isSafeInteger(cursor)) {
         throw new AppError('VALIDATION_ERROR', `Invalid cursor "${opts.cursor}"`);
       }
