@@ -121,15 +121,8 @@ export function createGuard(deps: GuardDeps): Guard {
   }
 
   /** Commits the command in the group's batch, then hands its job to the queue (outbox.ts). */
-  async function commitAndQueue<S extends z.ZodType, O>(
-    cmd: Command<S, O>,
-    principal: Principal,
-    input: z.output<S>,
-    key: string | undefined,
-    hash: string,
-    limit?: () => void,
-  ): Promise<O> {
-    const done = await group.run(() => commitOne(cmd, principal, input, key, hash, limit));
+  async function commitAndQueue<O>(unit: () => { output: O; after?: () => Promise<void> }): Promise<O> {
+    const done = await group.run(unit);
     await done.after?.();
     return done.output;
   }
@@ -145,7 +138,7 @@ export function createGuard(deps: GuardDeps): Guard {
       if (consumeNow) {
         // Every step in one pass, inside the transaction: one read of the key and of the plan limits.
         const limit = () => consumeNow(orgId, deps.quotas.rateLimitPerMin(orgId));
-        return commitAndQueue(cmd, principal, input, key, hash, limit);
+        return commitAndQueue(() => commitOne(cmd, principal, input, key, hash, limit));
       }
       const awaited = async () => {
         if (key !== undefined) {
@@ -154,7 +147,7 @@ export function createGuard(deps: GuardDeps): Guard {
         }
         cmd.check?.(principal, input);
         await deps.rateLimiter.consume(orgId, deps.quotas.rateLimitPerMin(orgId));
-        return commitAndQueue(cmd, principal, input, key, hash);
+        return commitAndQueue(() => commitOne(cmd, principal, input, key, hash));
       };
       return key === undefined ? awaited() : oneAtATime(`${orgId}\n${key}`, awaited);
     },
