@@ -187,6 +187,9 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     return n.timeoutMs === undefined ? { payload } : { payload, timeoutMs: n.timeoutMs };
   }
 
+  const payloadOrg = (job: Job<Envelope> | undefined) =>
+    orgOf((job?.data?.payload as { orgId?: unknown } | null | undefined)?.orgId);
+
   function queued(n: NormalizedAdd, id: string, at: number): AddResult {
     events.emit({
       type: 'job.queued',
@@ -531,11 +534,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
 
     /** What names a job in its events: queue, id, and the org its payload names. */
     private ref(job: Job<Envelope>) {
-      return {
-        queue: this.queue,
-        jobId: job.id!,
-        ...orgOf((job.data?.payload as { orgId?: unknown } | null | undefined)?.orgId),
-      };
+      return { queue: this.queue, jobId: job.id!, ...payloadOrg(job) };
     }
 
     /** Runs after BullMQ has moved the job: to delayed/waiting for a retry, or to failed for good. */
@@ -574,7 +573,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         type: 'job.retrying',
         queue: this.queue,
         jobId,
-        ...orgOf(job?.data.payload && (job.data.payload as { orgId?: unknown }).orgId),
+        ...payloadOrg(job),
         ts,
         attempt: (job?.attemptsMade ?? 0) + 1,
         runAt: ts,
