@@ -169,7 +169,7 @@ async function start(): Promise<void> {
   const relay = createEventRelay<EngineEvent>((event) => {
     if (mainWindow && !mainWindow.isDestroyed()) mainWindow.webContents.send(EVENT_CHANNEL, event);
   });
-  // The same rule as the WebSocket: an org sees its own events only (a job's name the org of its payload).
+  // The same rule as the WebSocket: an org sees its own events only (job events name their payload's org).
   engine.events.on((event) => {
     if ('orgId' in event && event.orgId === orgId) relay.push(event);
   });
