@@ -143,10 +143,12 @@ async function billChunk(
     );
     const run = { billed: 0, downgraded: 0, chargedMicro: 0, commissionsMicro: 0 };
     const drafts: TransferDraft[] = [];
-    const settled: { id: string; planId: string; cycle: string }[] = [];
+    /** `pending`: the plan an org that could not pay it goes back to at the next cycle it can. */
+    const settled: { id: string; planId: string; pending: string | null; cycle: string }[] = [];
     for (const org of due) {
       const cycle = cycleOf(org, now).cycle;
       let planId = org.pendingPlanId ?? org.planId;
+      let pending: string | null = null;
       const plan = planBook.get(planId)!;
       const dueMicro = plan.priceMicro - (charged.get(`${org.id}:${cycle}`) ?? 0);
       if (dueMicro > 0) {
@@ -162,11 +164,13 @@ async function billChunk(
           }
           drafts.push(...mine);
         } else {
+          // Free for this cycle; the next billing tries the plan again.
+          pending = planId;
           planId = FREE_PLAN_ID;
           run.downgraded++;
         }
       }
-      settled.push({ id: org.id, planId, cycle });
+      settled.push({ id: org.id, planId, pending, cycle });
       run.billed++;
     }
     if (settled.length === 0) return run;
@@ -175,11 +179,11 @@ async function billChunk(
     if (conflict !== -1)
       throw new Error(`billing: transfer ${drafts[conflict]!.id} exists with another body`);
     await tx.execute(
-      sql`UPDATE orgs SET plan_id = v.plan_id, pending_plan_id = NULL, billed_cycle = v.cycle
+      sql`UPDATE orgs SET plan_id = v.plan_id, pending_plan_id = v.pending, billed_cycle = v.cycle
             FROM (VALUES ${sql.join(
-              settled.map((s) => sql`(${s.id}, ${s.planId}, ${s.cycle})`),
+              settled.map((s) => sql`(${s.id}, ${s.planId}, ${s.pending}::text, ${s.cycle})`),
               sql`, `,
-            )}) AS v(id, plan_id, cycle)
+            )}) AS v(id, plan_id, pending, cycle)
            WHERE orgs.id = v.id`,
     );
     // The cycle's counters start at zero: the "message counter reset" of the new cycle.

@@ -3,6 +3,7 @@ import type { LedgerKind } from '../src-engine/contracts/ledger.ts';
 import {
   SYNC_MAX_AGE_MS,
   SYNC_MAX_SKEW_MS,
+  USAGE_COUNT_MAX,
   ServerKindSchema,
   type Authority,
   type PullQuery,
@@ -49,6 +50,16 @@ export async function authority(db: LedgerDb, orgId: string, now: number): Promi
   };
 }
 
+/**
+ * The server's own ids are UUIDv5 of names a device can learn (a plan charge's is its org, cycle and
+ * plan): a device entry under one would make that charge "exist with another body" and stop billing.
+ */
+function ownIdProblem(id: string): string | null {
+  return id[14] === '5'
+    ? 'UUID version 5 ids are the server’s own; use a random (v4) or time-ordered (v7) id'
+    : null;
+}
+
 /** Why a client timestamp is refused, or null when it is inside the bounds. */
 function timestampProblem(createdAt: number, now: number): string | null {
   if (createdAt < now - SYNC_MAX_AGE_MS) return 'createdAt is older than 35 days';
@@ -67,7 +78,7 @@ export async function push(
     const rejected: PushResponse['rejected'] = [];
     const drafts: TransferDraft[] = [];
     for (const e of req.entries) {
-      const problem = timestampProblem(e.createdAt, now);
+      const problem = ownIdProblem(e.id) ?? timestampProblem(e.createdAt, now);
       if (problem) {
         rejected.push({ id: e.id, seq: e.seq, error: 'VALIDATION_ERROR', message: problem });
         continue;
@@ -133,8 +144,9 @@ export async function push(
       const of = and(eq(deviceUsage.orgId, device.orgId), eq(deviceUsage.cycle, cycle));
       await raiseOrgUsage(
         cycle,
-        sql`(SELECT coalesce(sum(${deviceUsage.messages}), 0) FROM ${deviceUsage} WHERE ${of})`,
-        sql`(SELECT coalesce(sum(${deviceUsage.aiRuns}), 0) FROM ${deviceUsage} WHERE ${of})`,
+        // Clamped to the 32-bit counters: each device's count is bounded, their sum need not be.
+        sql`(SELECT least(coalesce(sum(${deviceUsage.messages}), 0), ${USAGE_COUNT_MAX}) FROM ${deviceUsage} WHERE ${of})`,
+        sql`(SELECT least(coalesce(sum(${deviceUsage.aiRuns}), 0), ${USAGE_COUNT_MAX}) FROM ${deviceUsage} WHERE ${of})`,
       );
     }
     if (req.usage?.cycle === current) await raiseOrgUsage(current, req.usage.messages, req.usage.aiRuns);

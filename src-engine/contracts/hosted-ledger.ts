@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  BalanceMicroSchema,
   CycleSchema,
   LedgerKindSchema,
   MicroSchema,
@@ -34,7 +35,7 @@ export const HostedOrgSchema = z.object({
   /** Anchor of the monthly cycles (ms). */
   cycleStart: z.number().int(),
   createdAt: z.number().int(),
-  balanceMicro: MicroSchema,
+  balanceMicro: BalanceMicroSchema,
 });
 export type HostedOrg = z.infer<typeof HostedOrgSchema>;
 
@@ -109,7 +110,7 @@ export const PostedSchema = z.object({
   transfer: HostedTransferSchema,
   /** False when the id was already stored with the same body (a repeat). */
   created: z.boolean(),
-  balanceMicro: MicroSchema,
+  balanceMicro: BalanceMicroSchema,
 });
 export type Posted = z.infer<typeof PostedSchema>;
 
@@ -140,7 +141,7 @@ export const ReferralsReportSchema = z.object({
   referralCode: z.string(),
   level1: z.array(z.object({ orgId: z.string(), name: z.string(), planId: z.string() })),
   level2: z.array(z.object({ orgId: z.string(), name: z.string(), planId: z.string(), via: z.string() })),
-  /** Commissions credited to this org per cycle of the paying org, newest first. */
+  /** Commissions credited to this org per cycle of its own (the one each was credited in), newest first. */
   monthly: z.array(
     z.object({
       cycle: z.string(),

@@ -12,6 +12,8 @@ export const MICRO_PER_CREDIT = 1_000_000;
 export const MAX_AMOUNT_MICRO = 1_000_000_000_000_000;
 
 export const MicroSchema = z.number().int().min(-MAX_AMOUNT_MICRO).max(MAX_AMOUNT_MICRO);
+/** A balance: a sum of amounts, any exact (safe) integer, not bounded like one amount. */
+export const BalanceMicroSchema = z.number().int();
 export const PositiveMicroSchema = z.number().int().min(1).max(MAX_AMOUNT_MICRO);
 export const NonNegativeMicroSchema = z.number().int().min(0).max(MAX_AMOUNT_MICRO);
 

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { CycleSchema, NonNegativeMicroSchema, MicroSchema, PlanSchema, ReferenceSchema } from './ledger.ts';
+import {
+  BalanceMicroSchema,
+  CycleSchema,
+  NonNegativeMicroSchema,
+  MicroSchema,
+  PlanSchema,
+  ReferenceSchema,
+} from './ledger.ts';
 
 /*
  * The sync protocol between a desktop engine and the hosted ledger API (`src-ledger/SYNC.md`).
@@ -46,11 +53,14 @@ export type PushEntry = z.infer<typeof PushEntrySchema>;
  * `deviceUsage`: what this device did itself; the server keeps each device's max and counts the org's
  * usage as their sum, so several desktops of one org add up.
  */
+export const USAGE_COUNT_MAX = 2_147_483_647;
+
 export const UsageReportSchema = z
   .object({
     cycle: z.string().regex(/^\d{4}-\d{2}$/),
-    messages: z.number().int().min(0),
-    aiRuns: z.number().int().min(0),
+    // The server's counters are 32-bit integers (and a month holds nowhere near this many).
+    messages: z.number().int().min(0).max(USAGE_COUNT_MAX),
+    aiRuns: z.number().int().min(0).max(USAGE_COUNT_MAX),
   })
   .strict();
 export type UsageReport = z.infer<typeof UsageReportSchema>;
@@ -75,7 +85,7 @@ export type PushRequest = z.infer<typeof PushRequestSchema>;
 export const AuthoritySchema = z.object({
   orgId: z.string(),
   /** Posted balance on the server, after this push. */
-  balanceMicro: MicroSchema,
+  balanceMicro: BalanceMicroSchema,
   plan: PlanSchema,
   cycle: CycleSchema,
   /**

@@ -16,6 +16,7 @@ import {
   type PullResponse,
   type PushResponse,
 } from '../../src-engine/contracts/sync.ts';
+import { deterministicId } from '../../src-ledger/ids.ts';
 import type { LedgerServer } from '../../src-ledger/server.ts';
 import { manualClock } from '../support/temp-database.ts';
 import { BACKENDS, C, client, startTestLedger, usageEntries, useBackend } from './support.ts';
@@ -208,6 +209,41 @@ describe.each(BACKENDS)('hosted ledger API on %s', (backend) => {
     expect((await legacy(60)).body.usage).toEqual({ messages: 60, aiRuns: 2 });
   });
 
+  it("refuses a device entry under the server's own kind of id, so billing cannot be blocked by one", async () => {
+    const org = await api.createOrg('Evil', { planId: 'starter' });
+    await api.topUp(org.id, 100 * C);
+    const { token } = await api.issueDevice(org.id);
+    expect((await server.runBilling()).billed).toBe(1);
+    // Next cycle's plan charge id is a UUIDv5 of names the device knows.
+    clock.set(Date.UTC(2026, 1, 10, 12));
+    const squat = {
+      ...usageEntries(1, 1, clock.now(), 0)[0]!,
+      id: deterministicId(`plan-charge:${org.id}:2026-02:starter`),
+    };
+    const r = await push(token, { lastPushedSeq: 0, entries: [squat] });
+    expect(r.body.rejected).toEqual([
+      { id: squat.id, seq: 1, error: 'VALIDATION_ERROR', message: expect.stringContaining('version 5') },
+    ]);
+    expect(await server.runBilling()).toMatchObject({ billed: 1, chargedMicro: 15 * C });
+  });
+
+  it('a balance past what one transfer may move still answers; usage counts are bounded and their sum clamped', async () => {
+    const org = await api.createOrg('Big');
+    const [a, b] = [await api.issueDevice(org.id, 'a'), await api.issueDevice(org.id, 'b')];
+    const max = 1_000_000_000 * C;
+    const r = await push(a.token, { lastPushedSeq: 0, entries: usageEntries(2, 1, clock.now(), max) });
+    expect(r.status).toBe(200);
+    expect(r.body.balanceMicro).toBe(-2 * max);
+    expect((await pull(a.token)).status).toBe(200);
+    expect((await api.admin<HostedOrg>('GET', `/v1/admin/orgs/${org.id}`)).body.balanceMicro).toBe(-2 * max);
+
+    const report = (token: string, messages: number) =>
+      push(token, { lastPushedSeq: 2, entries: [], deviceUsage: { cycle: '2026-01', messages, aiRuns: 0 } });
+    expect((await report(a.token, 2 ** 31)).status).toBe(400);
+    expect((await report(a.token, 2_000_000_000)).body.usage.messages).toBe(2_000_000_000);
+    expect((await report(b.token, 2_000_000_000)).body.usage.messages).toBe(2_147_483_647);
+  });
+
   it('the same push sent several times at once (a duplicating proxy) is stored once', async () => {
     const org = await api.createOrg('A');
     const { token } = await api.issueDevice(org.id);
@@ -357,6 +393,13 @@ describe.each(BACKENDS)('hosted ledger API on %s', (backend) => {
     ).toMatchObject({
       error: 'INSUFFICIENT_CREDITS',
     });
+    // Free only for the cycles it cannot pay: still none in February, credit for March.
+    const poorNow = async () => (await api.admin<HostedOrg>('GET', `/v1/admin/orgs/${poor.id}`)).body;
+    expect(await poorNow()).toMatchObject({ planId: 'free', pendingPlanId: 'starter' });
+    await api.topUp(poor.id, 20 * C);
+    clock.set(Date.UTC(2026, 2, 10, 12));
+    expect(await server.runBilling()).toMatchObject({ billed: 2, downgraded: 0 });
+    expect(await poorNow()).toMatchObject({ planId: 'starter', pendingPlanId: null, balanceMicro: 5 * C });
   });
 
   it('referral links: unknown codes, self-referral and cycles are refused', async () => {
