@@ -110,9 +110,13 @@ export function createMessageStore(deps: {
        WHERE id = @id AND status = 'failed'`,
     ),
     sent: sqlite.prepare<{ id: string; instance: string; evo: string; at: number }, StoredMessage>(
+      // A WhatsApp id already settled another message (a redelivered SEND_MESSAGE of the same text to the
+      // same number) settles nothing more.
       `UPDATE sent_messages SET status = 'sent', instance_id = @instance, evolution_message_id = @evo,
          sent_at = @at, error = NULL, confirm_by = NULL
-       WHERE id = @id AND status IN ('queued', 'sending') RETURNING *`,
+       WHERE id = @id AND status IN ('queued', 'sending')
+         AND NOT EXISTS (SELECT 1 FROM sent_messages WHERE evolution_message_id = @evo)
+       RETURNING *`,
     ),
     failed: sqlite.prepare<[string, string], StoredMessage>(
       `UPDATE sent_messages SET status = 'failed', error = ?

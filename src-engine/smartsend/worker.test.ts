@@ -230,6 +230,42 @@ describe('whatsapp.send worker', () => {
     expect(te.engine.ledger.verify().ok).toBe(true);
   });
 
+  it('a message WhatsApp failed after it went out is not sent again by another of its jobs', async () => {
+    sim.scriptSends('evo-0', { type: 'error-ack' });
+    const m = await send('5215500000002', 'Con acuse de error');
+    await expect(handler(job(m, m))).resolves.toMatchObject({ status: 'sent' });
+    for (const { body } of await hooks.waitFor(2)) {
+      const event = parseWebhook(body);
+      if (event.kind !== 'invalid') await onWebhook(event);
+    }
+    expect(row(m)).toMatchObject({ status: 'failed', hold: 'posted' });
+    const charged = te.engine.ledger.balance(org.orgId).postedMicro;
+    // The message's own jobs (a retry of its first, a re-route's) find it settled.
+    await expect(handler(job(m, m, 2))).resolves.toMatchObject({ status: 'failed', already: true });
+    await expect(handler(job(`${m}.moved-1`, m))).resolves.toMatchObject({ already: true });
+    expect(sendRequests()).toBe(1);
+    expect(te.engine.ledger.balance(org.orgId).postedMicro).toBe(charged);
+  });
+
+  it('a redelivered SEND_MESSAGE of a settled message never settles another one with its text', async () => {
+    const m1 = await send('5215500000003', 'Mismo texto');
+    await expect(handler(job(m1, m1))).resolves.toMatchObject({ status: 'sent' });
+    const first = (await hooks.waitFor(3))
+      .map(({ body }) => parseWebhook(body))
+      .filter((e) => e.kind === 'message.sent');
+    expect(first).toHaveLength(1);
+    // m2, the same text to the same number: its last try got no answer, it waits for WhatsApp.
+    sim.setWebhook(undefined);
+    build(100);
+    sim.setLatency(300, 'evo-0');
+    clock.advance(2000);
+    const m2 = await send('5215500000003', 'Mismo texto');
+    await expect(handler(job(m2, m2, 3, 3))).rejects.toBeInstanceOf(RetryLaterError);
+    for (const e of first) await onWebhook(e as WebhookEvent);
+    expect(row(m2)).toMatchObject({ status: 'sending', hold: 'pending' });
+    expect(row(m1).status).toBe('sent');
+  });
+
   it('sends a message carried by two jobs (re-routed) once', async () => {
     const m = await send('5215500000005');
     const results = await Promise.all([handler(job(m, m)), handler(job(`${m}.moved`, m))]);

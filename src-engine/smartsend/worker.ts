@@ -91,6 +91,10 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
     if (!m || m.org_id !== orgId) throw new UnrecoverableError(`No message ${messageId} in org ${orgId}`);
     if (DONE.has(m.status)) return { status: m.status, already: true };
     if (m.status === 'failed') {
+      // Only a dead letter sent again (a job the queue made, not one of the message's own: its first,
+      // a re-route's) sends a failed message again; one WhatsApp failed after it went out never.
+      const ownJob = job.id === messageId || job.id.startsWith(`${messageId}.`);
+      if (ownJob || m.evolution_message_id !== null) return { status: m.status, already: true };
       // A dead letter sent again: its first admission was settled (released), so charge it afresh.
       try {
         messages.readmit(m, job.id);
