@@ -275,6 +275,11 @@ export const sentMessages = sqliteTable(
      * for the SEND_MESSAGE webhook to settle it, and fails after (smartsend/worker.ts).
      */
     confirmBy: integer('confirm_by'),
+    /**
+     * The number it is being sent from (while `sending`): where its SEND_MESSAGE webhook comes from,
+     * even after a throttle or a ban moved its slot elsewhere.
+     */
+    sendingOn: text('sending_on'),
   },
   (t) => [
     // No index on the idempotency key: `idempotency_keys` holds it once (guard/idempotency.ts); a second

@@ -29,12 +29,12 @@ export type StoredMessage = MessageRow & {
 export interface MessageStore {
   get(id: string): StoredMessage | undefined;
   /**
-   * Takes the message for `jobId` to send it now: true when it was queued (or this job already had
+   * Takes the message for `jobId` to send it now from `instanceId`: true when it was queued (or this job already had
    * it: a retry after a crash); false when another job holds it or it is settled. A paid message whose
    * hold expired while it waited holds its price again first (`Charges.renew`), or is not taken:
    * 402 INSUFFICIENT_CREDITS.
    */
-  claim(id: string, jobId: string): boolean;
+  claim(id: string, jobId: string, instanceId: string): boolean;
   /** Back to queued after an attempt that certainly did not send it. */
   unclaim(id: string, jobId: string): void;
   /**
@@ -90,8 +90,8 @@ export function createMessageStore(deps: {
   const now = deps.now ?? Date.now;
   const st = {
     get: sqlite.prepare<[string], StoredMessage>(`SELECT * FROM sent_messages WHERE id = ?`),
-    claim: sqlite.prepare<{ id: string; job: string }>(
-      `UPDATE sent_messages SET status = 'sending', job_id = @job, confirm_by = NULL
+    claim: sqlite.prepare<{ id: string; job: string; instance: string }>(
+      `UPDATE sent_messages SET status = 'sending', job_id = @job, sending_on = @instance, confirm_by = NULL
        WHERE id = @id AND (status = 'queued' OR (status = 'sending' AND job_id = @job))`,
     ),
     setReservation: sqlite.prepare<[string | null, string]>(
@@ -122,11 +122,12 @@ export function createMessageStore(deps: {
       `UPDATE sent_messages SET status = 'failed', error = ?
        WHERE id = ? AND status IN ('queued', 'sending') RETURNING *`,
     ),
-    // The instance of a message being sent: its reserved slot's (auto) or the one it is pinned to.
-    // The recipient is compared in JS (whatsappNumberKey): Evolution may have rewritten its digits.
+    // The number a message is being sent from (`sending_on`, set at the claim; for a row claimed before
+    // it was kept: its reserved slot's or the one it is pinned to). The recipient is compared in JS
+    // (whatsappNumberKey): Evolution may have rewritten its digits.
     sendingOn: sqlite.prepare<[string, string], StoredMessage>(
       `SELECT m.* FROM sent_messages m LEFT JOIN smartsend_reservations r ON r.message_id = m.id
-       WHERE m.status = 'sending' AND coalesce(r.instance_id, m.instance_id) = ? AND m.text = ?
+       WHERE m.status = 'sending' AND coalesce(m.sending_on, r.instance_id, m.instance_id) = ? AND m.text = ?
        ORDER BY m.created_at, m.id`,
     ),
   };
@@ -169,9 +170,9 @@ export function createMessageStore(deps: {
 
   return {
     get: (id) => st.get.get(id),
-    claim: (id, jobId) =>
+    claim: (id, jobId, instanceId) =>
       atomically(() => {
-        if (st.claim.run({ id, job: jobId }).changes !== 1) return false;
+        if (st.claim.run({ id, job: jobId, instance: instanceId }).changes !== 1) return false;
         const before = admissionOf(st.get.get(id)!);
         const after = charges.renew(before, {
           ttlMs: MESSAGE_HOLD_TTL_MS,

@@ -266,6 +266,46 @@ describe('whatsapp.send worker', () => {
     expect(row(m1).status).toBe('sent');
   });
 
+  it('a send waiting for confirmation is confirmed by its number even after a throttle moved its slot away', async () => {
+    te.engine.db.sqlite.prepare(`UPDATE organizations SET plan_id = 'partner' WHERE id = ?`).run(org.orgId);
+    sim.addInstance('evo-1');
+    const second = await te.engine.call(
+      'whatsapp:addInstance',
+      { name: 'num-1', evolutionInstance: 'evo-1' },
+      org.apiKey,
+    );
+    const ids = [org.instanceIds[0]!, second.id];
+    build(100);
+    const m = await send('5215500000001', 'Sin respuesta aún');
+    const slotOf = (id: string) =>
+      (
+        te.engine.db.sqlite
+          .prepare(`SELECT instance_id AS i FROM smartsend_reservations WHERE message_id = ?`)
+          .get(id) as { i: string } | undefined
+      )?.i;
+    // Whichever number rotation gave it answers too late: its last try waits for WhatsApp.
+    for (const evo of ['evo-0', 'evo-1']) sim.setLatency(300, evo);
+    await expect(handler(job(m, m, 3, 3))).rejects.toBeInstanceOf(RetryLaterError);
+    const from = slotOf(m)!;
+    const evo = from === ids[0] ? 'evo-0' : 'evo-1';
+    for (const e of ['evo-0', 'evo-1']) sim.setLatency(0, e);
+    // WhatsApp throttles that number (another message pinned to it): its auto slots move to the other.
+    sim.scriptSends(evo, { type: 'rate-overlimit' });
+    clock.advance(2000);
+    const pinned = (
+      await te.engine.call('whatsapp:send', { instanceId: from, to: '5215500000009', text: 'x' }, org.apiKey)
+    ).messageId;
+    await expect(handler(job(pinned, pinned))).rejects.toMatchObject({ kind: 'rate_limited' });
+    expect(slotOf(m)).not.toBe(from);
+    // The number it went out on confirms it: sent and charged.
+    for (const { body } of await hooks.waitFor(2)) {
+      const event = parseWebhook(body);
+      if (event.kind !== 'invalid') await onWebhook(event);
+    }
+    expect(row(m)).toMatchObject({ hold: 'posted', instance_id: from });
+    expect(['sent', 'delivered']).toContain(row(m).status);
+  });
+
   it('sends a message carried by two jobs (re-routed) once', async () => {
     const m = await send('5215500000005');
     const results = await Promise.all([handler(job(m, m)), handler(job(`${m}.moved`, m))]);

@@ -128,7 +128,7 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
     if (wait > 0) throw new RetryLaterError(wait, `waiting for its slot on instance ${slot.instanceId}`);
     let claimed: boolean;
     try {
-      claimed = messages.claim(messageId, job.id);
+      claimed = messages.claim(messageId, job.id, slot.instanceId);
     } catch (err) {
       // Its hold expired while it waited and the credit is gone now: not sent, not charged.
       if (!(err instanceof AppError) || err.status >= 500) throw err;

@@ -1,0 +1,1 @@
+ALTER TABLE `sent_messages` ADD `sending_on` text;
