@@ -624,9 +624,7 @@ describe('the event stream', () => {
       sb.ws.close();
     }
   });
-});
 
-describe('the event stream and dead letters sent again', () => {
   it("delivers the events of a dead letter's new job to its org, and not to another", async () => {
     const a = await t.org({ plan: 'starter' });
     const b = await t.org({ plan: 'starter' });
@@ -639,32 +637,23 @@ describe('the event stream and dead letters sent again', () => {
       return 'sent';
     });
     const { deadLetterId } = (await dead) as { deadLetterId: string };
-    const ws = (key: string) => {
-      const socket = new WebSocket(
-        `${api.base.replace('http', 'ws')}/api/v1/events?key=${encodeURIComponent(key)}`,
-      );
-      const got: EngineEvent[] = [];
-      socket.onmessage = (m) => got.push(JSON.parse(String(m.data)) as EngineEvent);
-      return { socket, got, open: new Promise((r) => (socket.onopen = r)) };
-    };
-    const [sa, sb] = [ws(a.apiKey), ws(b.apiKey)];
+    const [sa, sb] = [await subscribe(a.apiKey), await subscribe(b.apiKey)];
     try {
-      await Promise.all([sa.open, sb.open]);
       fail = false;
       const retried = ok('dlq:retry', await call('POST', `/dlq/${deadLetterId}/retry`, { key: a.apiKey }));
       expect(retried.id).not.toBe(sent.jobId);
-      await until("the new job to complete on a's stream", () =>
-        sa.got.some((e) => e.type === 'job.completed' && e.jobId === retried.id),
-      );
-      expect(sa.got.filter((e) => 'jobId' in e && e.jobId === retried.id)).toEqual([
+      const ofRetried = (received: unknown[]) =>
+        (received as EngineEvent[]).filter((e) => 'jobId' in e && e.jobId === retried.id);
+      await sa.until((e) => (e as EngineEvent).type === 'job.completed' && ofRetried([e]).length === 1);
+      expect(ofRetried(sa.received)).toEqual([
         expect.objectContaining({ type: 'job.queued', orgId: a.orgId }),
         expect.objectContaining({ type: 'job.active', orgId: a.orgId }),
         expect.objectContaining({ type: 'job.completed', orgId: a.orgId }),
       ]);
-      expect(sb.got.filter((e) => 'jobId' in e && e.jobId === retried.id)).toEqual([]);
+      expect(ofRetried(sb.received)).toEqual([]);
     } finally {
-      sa.socket.close();
-      sb.socket.close();
+      sa.ws.close();
+      sb.ws.close();
       await worker.close(0);
     }
   });

@@ -37,7 +37,7 @@ import {
   validateQueueName,
   type NormalizedAdd,
 } from './validate.ts';
-import { orgOf } from './job-org.ts';
+import { payloadOrg } from './job-org.ts';
 
 export interface QueueLog {
   info(obj: object, msg?: string): void;
@@ -186,9 +186,6 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     const payload: unknown = JSON.parse(n.json);
     return n.timeoutMs === undefined ? { payload } : { payload, timeoutMs: n.timeoutMs };
   }
-
-  const payloadOrg = (job: Job<Envelope> | undefined) =>
-    orgOf((job?.data?.payload as { orgId?: unknown } | null | undefined)?.orgId);
 
   function queued(n: NormalizedAdd, id: string, at: number): AddResult {
     events.emit({
@@ -534,7 +531,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
 
     /** What names a job in its events: queue, id, and the org its payload names. */
     private ref(job: Job<Envelope>) {
-      return { queue: this.queue, jobId: job.id!, ...payloadOrg(job) };
+      return { queue: this.queue, jobId: job.id!, ...payloadOrg(job.data?.payload) };
     }
 
     /** Runs after BullMQ has moved the job: to delayed/waiting for a retry, or to failed for good. */
@@ -573,7 +570,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         type: 'job.retrying',
         queue: this.queue,
         jobId,
-        ...payloadOrg(job),
+        ...payloadOrg(job?.data?.payload),
         ts,
         attempt: (job?.attemptsMade ?? 0) + 1,
         runAt: ts,

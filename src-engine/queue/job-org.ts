@@ -5,3 +5,6 @@
 export function orgOf(orgId: unknown): { orgId?: string } {
   return typeof orgId === 'string' ? { orgId } : {};
 }
+
+/** The same, from a job's payload. */
+export const payloadOrg = (data: unknown) => orgOf((data as { orgId?: unknown } | null | undefined)?.orgId);

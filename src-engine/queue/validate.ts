@@ -9,7 +9,7 @@ import {
 } from '../contracts/queue.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
 import type { BulkItem, JobHandler } from './port.ts';
-import { orgOf } from './job-org.ts';
+import { payloadOrg } from './job-org.ts';
 
 /** Largest JSON payload a job may carry; bigger data belongs in the database, referenced by id. */
 export const MAX_PAYLOAD_BYTES = 512 * 1024;
@@ -62,7 +62,7 @@ export function normalizeAdd(queue: unknown, data: unknown, opts: JobOptions | u
     queue: name,
     json,
     jobId: o.jobId,
-    ...orgOf((data as { orgId?: unknown } | null | undefined)?.orgId),
+    ...payloadOrg(data),
     delay: o.delay ?? 0,
     priority: o.priority ?? JOB_DEFAULTS.priority,
     attempts: o.attempts ?? JOB_DEFAULTS.attempts,

@@ -6,6 +6,7 @@ import {
   type EvolutionSim,
   type WebhookListener,
 } from '../../test/sim/evolution/index.ts';
+import { until } from '../../test/support/process.ts';
 import { manualClock } from '../../test/support/temp-database.ts';
 import { startTestEngine, type TestEngine, type TestOrg } from '../../test/support/test-engine.ts';
 import { createCompliance } from '../compliance/alerts.ts';
@@ -96,11 +97,6 @@ const job = (id: string, messageId: string, attempt = 1, attempts = 3): ActiveJo
   progress: async () => {},
 });
 const sendRequests = () => sim.requests.filter((r) => r.path.startsWith('/message/sendText/')).length;
-async function until(ok: () => boolean) {
-  for (const deadline = Date.now() + 5_000; !ok(); await new Promise((r) => setTimeout(r, 5))) {
-    if (Date.now() > deadline) throw new Error('timed out');
-  }
-}
 const send = async (to: string, text = 'Hola') =>
   (await te.engine.call('whatsapp:send', { instanceId: 'auto', to, text }, org.apiKey)).messageId;
 const row = (id: string) =>
@@ -394,7 +390,7 @@ describe('whatsapp.send worker', () => {
     const m = await send('5215500000005', 'Interrumpido');
     const stop = new AbortController();
     const first = handler({ ...job(m, m), signal: stop.signal });
-    await until(() => sendRequests() === 1); // the request is at Evolution, its answer not back
+    await until('the request at Evolution', () => sendRequests() === 1); // its answer is not back
     stop.abort(new Error('worker closing'));
     expect(row(m)).toMatchObject({ status: 'sending', hold: 'pending' });
     expect(row(m).error).toBe('abandoned while being sent (worker closing)');
@@ -416,7 +412,7 @@ describe('whatsapp.send worker', () => {
     const lost = await send('5215500000004', 'Perdido');
     const stop2 = new AbortController();
     const lostRun = handler({ ...job(lost, lost), signal: stop2.signal }).catch((e: unknown) => e);
-    await until(() => sendRequests() === 2);
+    await until('the second request at Evolution', () => sendRequests() === 2);
     stop2.abort(new Error('worker closing'));
     expect(await lostRun).toMatchObject({ kind: 'timeout' });
     clock.advance(CONFIRM_WINDOW_MS);
