@@ -288,6 +288,30 @@ export const sentMessages = sqliteTable(
     index('sent_messages_evolution')
       .on(t.evolutionMessageId)
       .where(sql`evolution_message_id IS NOT NULL`),
+    // The few messages out at Evolution, which a SEND_MESSAGE webhook or an early ack looks among;
+    // the guard's queued rows cost it no entry.
+    index('sent_messages_sending')
+      .on(t.sendingOn)
+      .where(sql`status = 'sending'`),
+  ],
+);
+
+/**
+ * Delivery acks that came before their message's WhatsApp id was known (Evolution's answer to the send
+ * not back yet, or lost and the SEND_MESSAGE webhook still to come): applied, in the order they came,
+ * when the id is recorded; dropped after an hour (smartsend/messages.ts).
+ */
+export const earlyAcks = sqliteTable(
+  'early_acks',
+  {
+    evolutionMessageId: text('evolution_message_id').notNull(),
+    /** delivered | read | failed */
+    status: text('status').notNull(),
+    receivedAt: integer('received_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.evolutionMessageId, t.status] }),
+    index('early_acks_received').on(t.receivedAt),
   ],
 );
 

@@ -44,11 +44,18 @@ export interface MessageStore {
   awaitConfirmation(id: string, jobId: string, until: number, error: string): void;
   /** A failed message sent again from the dead letters: admitted (charged) afresh, queued for `jobId`. */
   readmit(message: StoredMessage, jobId: string): void;
-  /** Sent: records it, captures its charge; false when it was already settled. */
-  sent(id: string, instanceId: string, evolutionMessageId: string, at: number): boolean;
+  /**
+   * Sent: records it, captures its charge, then applies the acks that came for its WhatsApp id before
+   * (`acked`). Returns the message as it ends, or undefined when it was already settled.
+   */
+  sent(id: string, instanceId: string, evolutionMessageId: string, at: number): StoredMessage | undefined;
   /** Failed for good: records why, releases its charge; false when it was already settled. */
   failed(id: string, error: string): boolean;
-  /** A delivery ack for WhatsApp's message id; only moves forward. Returns the message changed, if any. */
+  /**
+   * A delivery ack for WhatsApp's message id; only moves forward. Returns the message changed, if any.
+   * An ack for an id no message has yet, while some message is out at Evolution, is kept for an hour:
+   * it may be that message's, its id not known yet (see `sent`).
+   */
   acked(evolutionMessageId: string, status: 'delivered' | 'read' | 'failed'): StoredMessage | undefined;
   /**
    * The message being sent from an instance to a recipient (a number or WhatsApp JID, in whatever form
@@ -64,6 +71,9 @@ const ACK_FROM: Record<'delivered' | 'read' | 'failed', MessageStatus[]> = {
   read: ['sending', 'sent', 'delivered'],
   failed: ['sending', 'sent'],
 };
+
+/** How long an ack for an unknown WhatsApp id waits for its message (a lost answer's webhook comes sooner). */
+export const EARLY_ACK_TTL_MS = 3_600_000;
 
 /** A send (typing delay, Evolution's answer, retries of the call) ends well within this. */
 const SEND_HOLD_MARGIN_MS = 3_600_000;
@@ -129,6 +139,20 @@ export function createMessageStore(deps: {
       `SELECT m.* FROM sent_messages m LEFT JOIN smartsend_reservations r ON r.message_id = m.id
        WHERE m.status = 'sending' AND coalesce(m.sending_on, r.instance_id, m.instance_id) = ? AND m.text = ?
        ORDER BY m.created_at, m.id`,
+    ),
+    known: sqlite.prepare<[string], { one: number }>(
+      `SELECT 1 AS one FROM sent_messages WHERE evolution_message_id = ? LIMIT 1`,
+    ),
+    anySending: sqlite.prepare<[], { one: number }>(
+      `SELECT 1 AS one FROM sent_messages WHERE status = 'sending' LIMIT 1`,
+    ),
+    pruneEarly: sqlite.prepare<[number]>(`DELETE FROM early_acks WHERE received_at < ?`),
+    keepEarly: sqlite.prepare<[string, string, number]>(
+      `INSERT INTO early_acks (evolution_message_id, status, received_at) VALUES (?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    ),
+    takeEarly: sqlite.prepare<[string], { status: keyof typeof ACK_FROM; n: number }>(
+      `DELETE FROM early_acks WHERE evolution_message_id = ? RETURNING status, rowid AS n`,
     ),
   };
   const ack = (status: keyof typeof ACK_FROM) =>
@@ -200,12 +224,26 @@ export function createMessageStore(deps: {
         });
       }),
     sent: (id, instance, evo, at) =>
-      atomically(() => settle(st.sent.get({ id, instance, evo, at }), 'success')),
+      atomically(() => {
+        let row = st.sent.get({ id, instance, evo, at });
+        if (!settle(row, 'success')) return undefined;
+        // In the order they came (RETURNING gives no order); each only moves it forward, as it would have.
+        for (const { status } of st.takeEarly.all(evo).sort((a, b) => a.n - b.n)) {
+          const acked = acks[status].get(evo);
+          if (acked) statusEvent((row = acked));
+        }
+        return row;
+      }),
     failed: (id, error) => atomically(() => settle(st.failed.get(error, id), 'failure')),
     acked: (evolutionMessageId, status) =>
       atomically(() => {
         const row = acks[status].get(evolutionMessageId);
         if (row) statusEvent(row);
+        else if (!st.known.get(evolutionMessageId) && st.anySending.get()) {
+          const at = now();
+          st.pruneEarly.run(at - EARLY_ACK_TTL_MS);
+          st.keepEarly.run(evolutionMessageId, status, at);
+        }
         return row;
       }),
     sendingMatch: (instanceId, recipient, text) => {

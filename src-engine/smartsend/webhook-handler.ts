@@ -81,10 +81,14 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
         if (event.text === null) return;
         for (const inst of st.byName.all(event.instance)) {
           const m = messages.sendingMatch(inst.id, event.remoteJid, event.text);
-          if (m && messages.sent(m.id, inst.id, event.messageId, now())) {
-            smartSend.release(m.id);
-            compliance.checkOrg(m.org_id);
-            log.info({ messageId: m.id, instanceId: inst.id }, 'send confirmed by webhook');
+          const sent = m && messages.sent(m.id, inst.id, event.messageId, now());
+          if (sent) {
+            smartSend.release(sent.id);
+            if (sent.status === 'failed') {
+              await requeue(smartSend.report(inst.id, { kind: 'ack-error' }).rerouted);
+            }
+            compliance.checkOrg(sent.org_id);
+            log.info({ messageId: sent.id, instanceId: inst.id }, 'send confirmed by webhook');
           }
         }
         return;

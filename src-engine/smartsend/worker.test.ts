@@ -16,7 +16,7 @@ import { createEvolutionClient, EvolutionError, parseWebhook } from '../gateways
 import { createLogger } from '../logger.ts';
 import { RetryLaterError, UnrecoverableError, errorCodeOf } from '../queue/errors.ts';
 import type { ActiveJob } from '../queue/port.ts';
-import { createMessageStore } from './messages.ts';
+import { createMessageStore, EARLY_ACK_TTL_MS } from './messages.ts';
 import { createSmartSend } from './planner.ts';
 import { seededRandom } from './random.ts';
 import { createSqliteState } from './sqlite-state.ts';
@@ -241,6 +241,86 @@ describe('whatsapp.send worker', () => {
     await expect(handler(job(`${m}.moved-1`, m))).resolves.toMatchObject({ already: true });
     expect(sendRequests()).toBe(1);
     expect(te.engine.ledger.balance(org.orgId).postedMicro).toBe(charged);
+  });
+
+  /** The webhooks so far, parsed; `kind` keeps only those (in the order they came). */
+  const webhooks = async (count: number, kind?: WebhookEvent['kind']) =>
+    (await hooks.waitFor(count))
+      .map(({ body }) => parseWebhook(body))
+      .filter((e): e is WebhookEvent => e.kind !== 'invalid' && (kind === undefined || e.kind === kind));
+  const earlyAcks = () =>
+    te.engine.db.sqlite.prepare(`SELECT count(*) AS n FROM early_acks`).get() as { n: number };
+
+  it("acks that come before the send's answer are applied once the answer names the message", async () => {
+    const statuses: string[] = [];
+    te.engine.events.on((e) => {
+      if (e.type === 'message.status') statuses.push(e.status);
+    });
+    sim.scriptSends('evo-0', { type: 'slow-answer', ms: 400 });
+    const m = await send('5215500000021', 'Acuse antes que la respuesta');
+    const sending = handler(job(m, m));
+    // SEND_MESSAGE, SERVER_ACK, DELIVERY_ACK: the delivery ack reaches us while the answer is on its way.
+    for (const ack of await webhooks(3, 'message.status')) await onWebhook(ack);
+    expect(row(m).status).toBe('sending');
+    expect(earlyAcks().n).toBe(1);
+
+    await expect(sending).resolves.toMatchObject({ status: 'sent' });
+    expect(row(m)).toMatchObject({ status: 'delivered', hold: 'posted' });
+    expect(statuses).toEqual(['sent', 'delivered']);
+    expect(earlyAcks().n).toBe(0);
+  });
+
+  it('an ERROR ack before the answer fails the message once it is known, and counts against its number', async () => {
+    const health = () => createSqliteState({ sqlite: te.engine.db.sqlite }).instances(org.orgId)[0]!;
+    sim.scriptSends('evo-0', { type: 'error-ack' });
+    sim.scriptSends('evo-0', { type: 'slow-answer', ms: 400 });
+    const m = await send('5215500000022', 'Error antes que la respuesta');
+    const sending = handler(job(m, m));
+    for (const ack of await webhooks(2, 'message.status')) await onWebhook(ack);
+    await sending;
+    // As an ERROR ack after the answer: it went out, so it stays charged.
+    expect(row(m)).toMatchObject({ status: 'failed', hold: 'posted' });
+    expect(health().outcomes).toBe('oe');
+  });
+
+  it("acks before a lost answer's SEND_MESSAGE webhook are applied when the webhook settles the send", async () => {
+    build(100);
+    sim.setLatency(300, 'evo-0');
+    const m = await send('5215500000023', 'Respuesta perdida');
+    await expect(handler(job(m, m))).rejects.toMatchObject({ kind: 'timeout' });
+    // Evolution's deliveries are separate requests, retried: the acks come first this time.
+    const all = await webhooks(3);
+    for (const e of all.filter((e) => e.kind === 'message.status')) await onWebhook(e);
+    expect(row(m).status).toBe('sending');
+    for (const e of all.filter((e) => e.kind === 'message.sent')) await onWebhook(e);
+    expect(row(m)).toMatchObject({ status: 'delivered', hold: 'posted' });
+    expect(earlyAcks().n).toBe(0);
+  });
+
+  it('keeps acks of unknown ids only while a message is out, and for an hour at most', async () => {
+    const ack = (messageId: string): WebhookEvent => ({
+      kind: 'message.status',
+      instance: 'evo-0',
+      messageId,
+      remoteJid: '5215500000024@s.whatsapp.net',
+      fromMe: true,
+      status: 'delivered',
+    });
+    // Nothing of ours is out: an ack of a message sent from the phone is not ours to keep.
+    await onWebhook(ack('3EB0PHONE1'));
+    expect(earlyAcks().n).toBe(0);
+
+    build(100);
+    sim.setLatency(300, 'evo-0');
+    const m = await send('5215500000024', 'En vuelo');
+    await expect(handler(job(m, m))).rejects.toMatchObject({ kind: 'timeout' });
+    await onWebhook(ack('3EB0PHONE2'));
+    expect(earlyAcks().n).toBe(1);
+    clock.advance(EARLY_ACK_TTL_MS + 1);
+    await onWebhook(ack('3EB0PHONE3'));
+    expect(te.engine.db.sqlite.prepare(`SELECT evolution_message_id AS id FROM early_acks`).all()).toEqual([
+      { id: '3EB0PHONE3' },
+    ]);
   });
 
   it('a redelivered SEND_MESSAGE of a settled message never settles another one with its text', async () => {

@@ -167,9 +167,11 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
           delay: slot.composingMs,
         })
         .finally(() => job.signal.removeEventListener('abort', abandoned));
-      messages.sent(messageId, slot.instanceId, answer.key.id, now());
+      const sent = messages.sent(messageId, slot.instanceId, answer.key.id, now());
       smartSend.release(messageId);
       smartSend.report(slot.instanceId, { kind: 'send-ok' });
+      // An ERROR ack that came before this answer (messages.ts, early acks) is the same sign as a later one.
+      if (sent?.status === 'failed') smartSend.report(slot.instanceId, { kind: 'ack-error' });
       deps.compliance.checkOrg(orgId);
       return { status: 'sent', instanceId: slot.instanceId, evolutionMessageId: answer.key.id };
     } catch (err) {

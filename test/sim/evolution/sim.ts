@@ -51,7 +51,12 @@ export type SendFault =
   /** 429 from the proxy in front of Evolution. */
   | { type: 'too-many-requests' }
   /** Accepted (201), then WhatsApp's error ack (e.g. 463): MESSAGES_UPDATE with status ERROR. */
-  | { type: 'error-ack' };
+  | { type: 'error-ack' }
+  /**
+   * Sent, and its webhooks (SEND_MESSAGE, the acks) go out first: the HTTP answer comes `ms` later (a
+   * slow way back to the caller), so the acks may arrive before the caller knows the message's id.
+   */
+  | { type: 'slow-answer'; ms: number };
 
 export interface SimRequest {
   seq: number;
@@ -479,7 +484,8 @@ export async function startEvolutionSim(opts: EvolutionSimOptions = {}): Promise
       instanceId: inst.id,
       source: 'web',
     };
-    send(res, record, { status: 201, body: message });
+    const slowAnswer = fault?.type === 'slow-answer' ? fault.ms : undefined;
+    if (slowAnswer === undefined) send(res, record, { status: 201, body: message });
     emit(inst, 'SEND_MESSAGE', message);
     // A 463-style refusal comes back as the server's ack itself, so there is no SERVER_ACK before it.
     if (errorAck) messageUpdate(inst, sent, 'ERROR');
@@ -487,6 +493,9 @@ export async function startEvolutionSim(opts: EvolutionSimOptions = {}): Promise
       messageUpdate(inst, sent, 'SERVER_ACK');
       messageUpdate(inst, sent, 'DELIVERY_ACK');
     }
+    if (slowAnswer === undefined) return;
+    await sleep(slowAnswer);
+    if (!stopping.signal.aborted) send(res, record, { status: 201, body: message });
   }
 
   function row(inst: Instance) {
