@@ -37,6 +37,7 @@ import {
   validateQueueName,
   type NormalizedAdd,
 } from './validate.ts';
+import { retryDeadLetter } from './dead-letter-retry.ts';
 import { payloadOrg } from './job-org.ts';
 
 export interface QueueLog {
@@ -362,12 +363,16 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     async get(id) {
       return typeof id === 'string' ? readDeadLetter(id) : null;
     },
-    async retry(id) {
-      const d = await mustReadDeadLetter(id);
-      const [result] = await addMany([normalizeAdd(d.queue, d.payload, {})]);
-      await client.rpush(keys.retriedAs(d.id), result!.id);
-      return result!;
-    },
+    retry: async (id) =>
+      retryDeadLetter(await mustReadDeadLetter(id), {
+        unfinished: async (queue, jobId) => {
+          const state = await (await queueFor(queue).getJob(jobId))?.getState();
+          return state !== undefined && !['completed', 'failed', 'unknown'].includes(state);
+        },
+        add: async (job) => (await addMany([job]))[0]!,
+        recordRetry: async (deadLetterId, jobId) =>
+          void (await client.rpush(keys.retriedAs(deadLetterId), jobId)),
+      }),
     async resolve(id) {
       const d = await mustReadDeadLetter(id);
       await client.eval(

@@ -28,6 +28,7 @@ import {
   validateQueueName,
   type NormalizedAdd,
 } from './validate.ts';
+import { retryDeadLetter } from './dead-letter-retry.ts';
 
 export interface SqliteQueueOptions {
   sqlite: Sqlite;
@@ -373,12 +374,15 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
       const row = /^\d{1,15}$/.test(id) ? st.deadById.get(Number(id)) : undefined;
       return row ? toDeadLetter(row) : null;
     },
-    async retry(id) {
-      const row = deadRow(id);
-      const [result] = addNormalized([normalizeAdd(row.queue, parseJson(row.payload), {})]);
-      st.deadRetried.run(result!.id, row.id);
-      return result!;
-    },
+    retry: async (id) =>
+      retryDeadLetter(toDeadLetter(deadRow(id)), {
+        unfinished: async (queue, jobId) => {
+          const state = findRow(queue, jobId)?.state;
+          return state === 'waiting' || state === 'active';
+        },
+        add: async (job) => addNormalized([job])[0]!,
+        recordRetry: async (deadLetterId, jobId) => void st.deadRetried.run(jobId, Number(deadLetterId)),
+      }),
     async resolve(id) {
       const row = deadRow(id);
       st.deadResolve.run(now(), row.id);

@@ -322,6 +322,41 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       await expectValidationError(q.deadLetters.list({ limit: 0 }));
     });
 
+    it('retries a dead letter once per intent: again while its job is unfinished (or at once) makes none', async () => {
+      const { id } = await q.add('test.dlonce', 'payload', { attempts: 1 });
+      let fail = true;
+      q.process('test.dlonce', async () => {
+        if (fail) throw new Error('down');
+        return 'ok';
+      });
+      await waitForEvent(q, (e) => e.type === 'job.dead' && e.jobId === id);
+      const dl = (await q.deadLetters.list({ queue: 'test.dlonce' })).items[0]!;
+      await q.pause('test.dlonce');
+      const first = await q.deadLetters.retry(dl.id);
+      expect(first.deduplicated).toBe(false);
+      // A double click, and two clients at once, while the retried job waits.
+      const again = [
+        await q.deadLetters.retry(dl.id),
+        ...(await Promise.all([1, 2].map(() => q.deadLetters.retry(dl.id)))),
+      ];
+      for (const r of again) expect(r).toEqual({ id: first.id, queue: 'test.dlonce', deduplicated: true });
+      expect((await q.deadLetters.get(dl.id))?.retriedAs).toEqual([first.id]);
+      expect(await q.counts('test.dlonce')).toMatchObject({ waiting: 1 });
+
+      fail = false;
+      const completed = (jobId: string) => async () =>
+        (await q.getJob('test.dlonce', jobId))?.state === 'completed';
+      await q.resume('test.dlonce');
+      await until(completed(first.id), 5000, 'the first retry done');
+      // Finished: a retry now is a new intent; two at once still make one job.
+      const [a, b] = await Promise.all([q.deadLetters.retry(dl.id), q.deadLetters.retry(dl.id)]);
+      expect(a.id).not.toBe(first.id);
+      expect(b.id).toBe(a.id);
+      expect([a.deduplicated, b.deduplicated].sort()).toEqual([false, true]);
+      await until(completed(a.id), 5000, 'the second retry done');
+      expect((await q.deadLetters.get(dl.id))?.retriedAs).toEqual([first.id, a.id]);
+    });
+
     it('pages dead letters newest first', async () => {
       q.process('test.dlpage', async () => {
         throw new UnrecoverableError('nope');
