@@ -1,5 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -71,6 +80,63 @@ it('a lock is never seen empty: another process reads the holder or nothing, nev
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("starts racing to take over a dead holder's lock: exactly one of them gets it, every time", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'agencia-lock-race-'));
+  try {
+    const exited = spawnSync(process.execPath, ['-e', 'console.log(process.pid)']);
+    const deadPid = Number(String(exited.stdout).trim());
+    const TRIALS = 25;
+    for (let t = 0; t < TRIALS; t++) {
+      mkdirSync(join(root, String(t)));
+      writeFileSync(
+        join(root, String(t), 'engine.lock'),
+        `${JSON.stringify({ pid: deadPid, role: 'engine' })}\n`,
+      );
+    }
+    // Four processes; in each trial all of them spin until the same instant, then take the lock (and
+    // keep it, as a running engine would).
+    const start = Date.now() + 4_000;
+    const racers = [0, 1, 2, 3].map(() => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `import('${join(import.meta.dirname, 'lock.ts')}').then(({ acquireDataDirLock }) => {
+             const got = [], refused = [];
+             for (let t = 0; t < ${TRIALS}; t++) {
+               while (Date.now() < ${start} + t * 40);
+               try { acquireDataDirLock(${JSON.stringify(root)} + '/' + t); got.push(t); }
+               catch (err) { refused.push(err.code + ': ' + err.message); }
+             }
+             console.log(JSON.stringify({ got, refused }));
+           })`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += String(d)));
+      return new Promise<{ got: number[]; refused: string[] }>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('exit', (code) =>
+          code === 0
+            ? resolve(JSON.parse(out) as { got: number[]; refused: string[] })
+            : reject(new Error(`exit ${code}`)),
+        );
+      });
+    });
+    const results = await Promise.all(racers);
+    const got = results.flatMap((r) => r.got);
+    // The others were told another engine holds it (never a lock error of another kind).
+    expect(results.flatMap((r) => r.refused).filter((e) => !/^CONFLICT: Another engine/.test(e))).toEqual([]);
+    const holders = Array.from({ length: TRIALS }, (_, t) => got.filter((g) => g === t).length);
+    expect(holders).toEqual(Array<number>(TRIALS).fill(1));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}, 30_000);
 
 describe('a lock from another boot, a replay holder', () => {
   let dir: string;

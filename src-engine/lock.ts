@@ -1,6 +1,7 @@
 import { linkSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { AppError } from './errors.ts';
 
 /**
@@ -41,6 +42,8 @@ export const LOCK_HEARTBEAT_MS = 15_000;
  */
 const OTHER_BOOT_MS = 60_000;
 const STALE_HEARTBEAT_MS = 4 * LOCK_HEARTBEAT_MS;
+/** How long a takeover of a dead holder's lock waits for another one under way (a moment each). */
+const TAKEOVER_WAIT_MS = 5_000;
 /** How long an engine start waits for another program's journal replay to end. */
 const REPLAY_WAIT_MS = 10_000;
 
@@ -131,12 +134,30 @@ export function acquireDataDirLock(
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const holder = lockHolder(dataDir, clock);
         if (holder !== undefined && holder.pid !== process.pid) throw conflict(holder, dataDir);
-        rmSync(file, { force: true });
+        takeOver(dataDir, file, clock);
       }
     }
     throw new AppError('CONFLICT', `Could not lock ${dataDir}`);
   } finally {
     rmSync(mine, { force: true });
+  }
+}
+
+/**
+ * Removes a lock left over by a dead holder. Takeovers run one at a time, under an OS file lock that
+ * dies with its process (SQLite's, on a file of its own), and judge the lock again under it: two
+ * starts that both found the dead lock would otherwise each remove it, the second removing the lock
+ * the first had just made, and both hold the data dir (and empty each other's write journal).
+ */
+function takeOver(dataDir: string, file: string, clock: LockClock): void {
+  const mutex = new Database(join(dataDir, 'engine.takeover'), { timeout: TAKEOVER_WAIT_MS });
+  try {
+    mutex.exec('BEGIN EXCLUSIVE');
+    const holder = lockHolder(dataDir, clock);
+    if (holder !== undefined && holder.pid !== process.pid) throw conflict(holder, dataDir);
+    rmSync(file, { force: true });
+  } finally {
+    mutex.close();
   }
 }
 
