@@ -504,6 +504,41 @@ describe('errors over HTTP, in the shared shape', () => {
       400,
       'VALIDATION_ERROR',
     );
+    // A header naming another key than the body's: which one was meant? Refused, nothing queued.
+    const messages = () => t.engine.db.sqlite.prepare(`SELECT count(*) AS n FROM sent_messages`).get();
+    const before = messages();
+    const differ = failed(
+      await call('POST', '/whatsapp/send', {
+        key: org.apiKey,
+        headers: { 'idempotency-key': randomUUID() },
+        body: sendBody({ idempotencyKey: randomUUID() }),
+      }),
+      400,
+      'VALIDATION_ERROR',
+    );
+    expect(differ.details).toMatchObject({ issues: [{ path: ['idempotencyKey'] }] });
+    expect(messages()).toEqual(before);
+    // The same key in another letter case, in the header and the body: the same request again.
+    const again = await call('POST', '/whatsapp/send', {
+      key: org.apiKey,
+      headers: { 'idempotency-key': key.toUpperCase() },
+      body: sendBody({ idempotencyKey: key }),
+    });
+    expect(ok('whatsapp:send', again)).toEqual(first);
+  });
+
+  it("takes the key's Bearer scheme in any letter case", async () => {
+    for (const scheme of ['bearer', 'BEARER']) {
+      const res = await call('GET', '/billing/balance', {
+        headers: { authorization: `${scheme} ${org.apiKey}` },
+      });
+      expect(res.status).toBe(200);
+    }
+    failed(
+      await call('GET', '/billing/balance', { headers: { authorization: `Basic ${org.apiKey}` } }),
+      401,
+      'UNAUTHORIZED',
+    );
   });
 
   it('429 RATE_LIMITED with a Retry-After header', async () => {

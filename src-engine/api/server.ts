@@ -20,8 +20,9 @@ const REAUTH_MS = 1_000;
 
 /** The API key of a request: `Authorization: Bearer <key>` or `X-Api-Key`; `?key=` only for WebSockets. */
 function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  // The scheme's name is case-insensitive (RFC 9110 §11.1).
+  const bearer = /^bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  if (bearer) return bearer[1]!.trim();
   const header = req.headers['x-api-key'];
   if (typeof header === 'string') return header;
   if (allowQuery) {
@@ -34,7 +35,7 @@ function presentedKey(req: FastifyRequest, allowQuery: boolean): string | undefi
 /**
  * One input object per operation, as the guard expects it: path parameters, or the query string
  * (GET), or the JSON body (POST); an `Idempotency-Key` header fills `idempotencyKey` when the body
- * has none.
+ * has none, and one that names another key than the body's is refused (which one was meant?).
  */
 function requestInput(req: FastifyRequest, op: Operation): unknown {
   // Path parameters and, for GET, the query string make one input object (see OPERATIONS).
@@ -44,6 +45,18 @@ function requestInput(req: FastifyRequest, op: Operation): unknown {
   const body = req.body ?? {};
   const takesKey = op.input instanceof z.ZodObject && 'idempotencyKey' in op.input.shape;
   if (takesKey && typeof header === 'string' && typeof body === 'object' && !Array.isArray(body)) {
+    const inBody = (body as { idempotencyKey?: unknown }).idempotencyKey;
+    if (typeof inBody === 'string' && inBody.toLowerCase() !== header.toLowerCase()) {
+      throw new AppError(
+        'VALIDATION_ERROR',
+        "The Idempotency-Key header and the body's idempotencyKey differ",
+        {
+          issues: [
+            { path: ['idempotencyKey'], message: 'differs from the Idempotency-Key header', code: 'custom' },
+          ],
+        },
+      );
+    }
     return { idempotencyKey: header, ...(body as Record<string, unknown>) };
   }
   return body;

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
-/** Client-made key that makes a command safe to repeat: same key + same body = same result. */
-export const IdempotencyKeySchema = z.uuid();
+/**
+ * Client-made key that makes a command safe to repeat: same key + same body = same result. A UUID in
+ * any letter case is one key (kept in lower case): a client repeating it upper-cased repeats the request.
+ */
+export const IdempotencyKeySchema = z.uuid().toLowerCase();
 
 /** A page of a list, newest first; pass `nextCursor` back as `cursor` for the next page. */
 export const pageOf = <T extends z.ZodType>(item: T) =>

@@ -101,6 +101,8 @@ describe('the guard', () => {
     expect(new Set(results.map((r) => r.messageId)).size).toBe(1);
     // Defaults count as given: an explicit "normal" priority is the same body.
     expect(await send(org.apiKey, { idempotencyKey: key, priority: 'normal' })).toEqual(results[0]);
+    // A UUID is one key in any letter case: the client repeating it upper-cased repeats the request.
+    expect(await send(org.apiKey, { idempotencyKey: key.toUpperCase() })).toEqual(results[0]);
     expect(count(`SELECT count(*) AS n FROM reservations WHERE job_id = ?`, results[0]!.jobId)).toBe(1);
     expect(t.engine.ledger.balance(org.orgId).pendingMicro).toBe(50_000);
     const err = await rejection(send(org.apiKey, { idempotencyKey: key, text: 'otro texto' }));
