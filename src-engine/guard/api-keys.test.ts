@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { tempDatabase } from '../../test/support/temp-database.ts';
 import { createOrganization } from '../ledger/orgs.ts';
 import { createApiKeys } from './api-keys.ts';
@@ -45,4 +46,24 @@ it('refuses missing, malformed and altered keys with UNAUTHORIZED', () => {
   ]) {
     expect(() => keys.verify(bad)).toThrow(expect.objectContaining({ code: 'UNAUTHORIZED' }));
   }
+});
+
+it('a key still verifies at once while another program holds the write lock; its last use is written later', () => {
+  const keys = createApiKeys({ sqlite: db.sqlite });
+  const { key, info } = keys.create('org-a');
+  const other = new Database(db.file);
+  other.prepare('BEGIN IMMEDIATE').run();
+  try {
+    const started = performance.now();
+    expect(keys.verify(key)).toEqual({ orgId: 'org-a', keyId: info.id });
+    // No wait for the lock (the connection's busy timeout is seconds), and that timeout is kept.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(db.sqlite.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+    expect(keys.list('org-a')[0]!.lastUsedAt).toBeNull();
+  } finally {
+    other.prepare('COMMIT').run();
+    other.close();
+  }
+  keys.verify(key);
+  expect(keys.list('org-a')[0]!.lastUsedAt).not.toBeNull();
 });

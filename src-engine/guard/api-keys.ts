@@ -70,6 +70,22 @@ export function createApiKeys(opts: { sqlite: Sqlite; now?: () => number }): Api
   };
   const unauthorized = () => new AppError('UNAUTHORIZED', 'Missing or invalid API key');
 
+  /**
+   * Writes the hint only if the database is free this instant: a read must not wait for (or fail with,
+   * 500) the write lock another program holds, say a CLI top-up; the next use writes it then.
+   */
+  function noteUse(at: number, keyId: string) {
+    const wait = sqlite.pragma('busy_timeout', { simple: true }) as number;
+    sqlite.pragma('busy_timeout = 0');
+    try {
+      st.used.run(at, keyId);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    } finally {
+      sqlite.pragma(`busy_timeout = ${wait}`);
+    }
+  }
+
   return {
     create(orgId, name = 'default') {
       if (!st.org.get(orgId)) throw new AppError('NOT_FOUND', `No organization ${JSON.stringify(orgId)}`);
@@ -91,7 +107,7 @@ export function createApiKeys(opts: { sqlite: Sqlite; now?: () => number }): Api
       if (!found) throw unauthorized();
       // Last use is a hint for the key list: written at most once a minute, not on every request.
       const at = now();
-      if (found.last_used_at === null || at - found.last_used_at >= 60_000) st.used.run(at, found.id);
+      if (found.last_used_at === null || at - found.last_used_at >= 60_000) noteUse(at, found.id);
       return { orgId: found.org_id, keyId: found.id };
     },
     revoke(keyId) {
