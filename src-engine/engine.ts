@@ -177,8 +177,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     });
 
     // Jobs a crashed engine accepted but never handed to Redis (see outbox.ts).
-    const drained = await outbox.drain();
-    if (drained > 0) log.info({ jobs: drained }, 'queued jobs left in the outbox by the last run');
+    outbox.resume();
 
     const sweep = () => {
       try {

@@ -93,11 +93,13 @@ describe('kill -9 between reserve and enqueue', () => {
     );
     expect(pending).toHaveLength(N);
 
-    redis = await startRedis({ port });
+    // The next start does not wait for Redis (still down): the outbox follows once it is back.
     const second = startUntil([BIN, 'start', '--port', '0'], READY, env(url));
     await second.ready;
     try {
-      expect(rows(`SELECT job_id FROM job_outbox`)).toEqual([]);
+      expect(rows(`SELECT job_id FROM job_outbox`)).toHaveLength(N);
+      redis = await startRedis({ port });
+      await until('the outbox handed to Redis', () => rows(`SELECT job_id FROM job_outbox`).length === 0);
       const queue = createBullmqQueue({ url, log: createLogger('engine', { level: 'silent' }) });
       try {
         const messages = rows<{ id: string; reservation_id: string; org_id: string }>(

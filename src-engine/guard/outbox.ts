@@ -26,8 +26,13 @@ export interface JobSpec {
 export interface JobOutbox {
   /** Inside the guard's transaction. Returns what to do once the command is durable (committed or journaled). */
   stage(job: JobSpec): () => Promise<void>;
-  /** Pushes every staged job still waiting (start-up, and after a failed push). */
+  /** Pushes every staged job still waiting (after a failed push). */
   drain(): Promise<number>;
+  /**
+   * At start-up: hands the jobs a previous run left to the queue in the background, so that an engine
+   * starts (and answers) while Redis is still down; they follow when it is back.
+   */
+  resume(): void;
   close(): void;
 }
 
@@ -90,6 +95,11 @@ export function createJobOutbox(deps: {
         }
         if (rows.length < 500) return pushed;
       }
+    },
+    resume() {
+      void outbox.drain().then((jobs) => {
+        if (jobs > 0) log.info({ jobs }, 'queued jobs left in the outbox by the last run');
+      }, retryLater);
     },
     close() {
       closed = true;
