@@ -525,7 +525,8 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
         opts.log?.warn({ err, queue: this.queue }, 'queue worker could not claim jobs; will retry');
       }
       if (this.active.size < this.concurrency) {
-        const next = st.nextDue.get(this.queue, this.queue)?.at;
+        // A paused queue's due jobs cannot be claimed: polling for them at once would spin.
+        const next = st.paused.get(this.queue)?.paused ? null : st.nextDue.get(this.queue, this.queue)?.at;
         const wait = next == null ? pollMs : Math.min(pollMs, Math.max(1, next - now()));
         this.timer = setTimeout(() => this.pump(), wait);
         this.timer.unref();
