@@ -277,6 +277,17 @@ describe('the guard', () => {
     expect(a2.items.map((a) => a.threshold)).toEqual([70]);
     const forged = await rejection(t.engine.call('compliance:alerts', { cursor: 'bm9wZQ' }, org.apiKey));
     expect(forged.code).toBe('VALIDATION_ERROR');
+    // `?cursor=` (empty) is the first page of every list.
+    const first = { cursor: '', limit: '2' };
+    expect(await t.engine.call('compliance:alerts', first, org.apiKey)).toEqual(a1);
+    expect((await t.engine.call('billing:transactions', first, org.apiKey)).items).toHaveLength(2);
+    expect((await t.engine.call('agents:list', first, org.apiKey)).items).toEqual([]);
+    expect((await t.engine.call('dlq:list', first, org.apiKey)).items).toEqual([]);
+    // Only the operations' own names are operations.
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const err = await rejection(t.engine.call(name as 'billing:balance', {}, org.apiKey));
+      expect(err.code).toBe('NOT_FOUND');
+    }
   });
 
   it('dead letters: an org lists, retries and resolves its own only', async () => {

@@ -78,7 +78,8 @@ type Handler<N extends OperationName> =
 const encodeCursor = (createdAt: number, id: string) =>
   Buffer.from(`${createdAt}|${id}`).toString('base64url');
 function decodeCursor(cursor: string | undefined): { at: number; id: string } | null {
-  if (cursor === undefined) return null;
+  if (!cursor) return null; // `?cursor=` (empty) is the first page, as for every list
+
   const m = /^(\d{1,16})\|(.{1,200})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!m) throw new AppError('VALIDATION_ERROR', 'Invalid cursor', { cursor });
   return { at: Number(m[1]), id: m[2]! };
@@ -259,7 +260,8 @@ export function createOperations(deps: OperationsDeps): Operations {
 
   return {
     async call(name, input, credential) {
-      const h = handlers[name] as Handler<typeof name> | undefined;
+      // Own names only: `constructor`, `toString`... are no operations.
+      const h = Object.hasOwn(handlers, name) ? (handlers[name] as Handler<typeof name>) : undefined;
       if (!h) throw new AppError('NOT_FOUND', `No operation ${JSON.stringify(name)}`);
       if ('public' in h) return h.public(parseOrThrow(OPERATIONS[name].input, input ?? {}, name) as never);
       if ('command' in h) return guard.command(h.command, input, credential);

@@ -333,7 +333,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
   const deadLetters: DeadLetterStore = {
     async list(query) {
       const q = parseOrThrow(DeadLetterQuerySchema, query ?? {}, 'dead-letter query');
-      if (q.cursor !== undefined && !/^\d{1,15}$/.test(q.cursor)) {
+      if (q.cursor && !/^\d{1,15}$/.test(q.cursor)) {
         throw new AppError('VALIDATION_ERROR', 'Invalid dead-letter cursor');
       }
       const state = q.resolved === undefined ? 'any' : q.resolved ? 'resolved' : 'open';
@@ -342,7 +342,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       // Ids grow with every dead letter, so the id is both the order and an exact keyset cursor.
       // An org filter reads on in chunks until the page is full (one desktop rarely has many orgs).
       const found: DeadLetter[] = [];
-      let from = q.cursor === undefined ? '+inf' : `(${q.cursor}`;
+      let from = q.cursor ? `(${q.cursor}` : '+inf';
       for (;;) {
         const chunk = q.orgId === undefined ? q.limit + 1 : 200;
         const ids = await client.zrevrangebyscore(

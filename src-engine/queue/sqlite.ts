@@ -358,7 +358,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
   const deadLetters: DeadLetterStore = {
     async list(query) {
       const q = parseOrThrow(DeadLetterQuerySchema, query ?? {}, 'dead-letter query');
-      const cursor = q.cursor === undefined ? null : /^\d{1,15}$/.test(q.cursor) ? Number(q.cursor) : NaN;
+      const cursor = !q.cursor ? null : /^\d{1,15}$/.test(q.cursor) ? Number(q.cursor) : NaN;
       if (Number.isNaN(cursor)) throw new AppError('VALIDATION_ERROR', 'Invalid dead-letter cursor');
       const rows = st.deadPage.all({
         queue: q.queue ?? null,
