@@ -59,6 +59,9 @@ const RESERVED_JOB_IDS = new Set([
   'metrics',
 ]);
 
+/** The longest job id (idempotency key) a job may have. */
+export const MAX_JOB_ID = 200;
+
 export const JobOptionsSchema = z
   .object({
     /**
@@ -68,7 +71,7 @@ export const JobOptionsSchema = z
     jobId: z
       .string()
       .min(1)
-      .max(200)
+      .max(MAX_JOB_ID)
       .regex(/^(?!\d+$)[^:\s]+$/, 'no spaces or ":", and not only digits')
       .refine(
         (id) => !RESERVED_JOB_IDS.has(id),

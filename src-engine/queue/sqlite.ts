@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
+  MAX_JOB_ID,
   DeadLetterQuerySchema,
   ScheduleSchema,
   type AddResult,
@@ -289,17 +290,30 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     return results;
   }
 
+  /** A tick's job key: the schedule's key and the tick's time, the key hashed when both would not fit a job id. */
+  const tickJobId = (key: string, runAt: number) => {
+    const id = `schedule.${key}.${runAt}`;
+    return id.length <= MAX_JOB_ID
+      ? id
+      : `schedule.${createHash('sha256').update(key).digest('hex')}.${runAt}`;
+  };
+
   /** Turns due schedule ticks into jobs; the job key makes each tick run once even if two engines race. */
   const materializeSchedules = sqlite.transaction(
     (queue: string, at: number): [AddResult[], NormalizedAdd[]] => {
       const made: AddResult[] = [];
       const items: NormalizedAdd[] = [];
       for (const s of st.dueSchedules.all(queue, at)) {
-        const n = normalizeAdd(queue, parseJson(s.data) ?? null, {
-          jobId: `schedule.${s.key}.${s.next_run_at}`,
-        });
-        made.push(insertOne(n, at));
-        items.push(n);
+        try {
+          const n = normalizeAdd(queue, parseJson(s.data) ?? null, {
+            jobId: tickJobId(s.key, s.next_run_at),
+          });
+          made.push(insertOne(n, at));
+          items.push(n);
+        } catch (err) {
+          // One schedule whose tick cannot be a job must not stop the queue's other jobs: it skips the tick.
+          opts.log?.warn({ err, queue, schedule: s.key }, 'schedule tick could not be queued; skipped');
+        }
         st.moveSchedule.run(nextCronRun(s.cron, s.tz, at), queue, s.key, s.next_run_at);
       }
       return [made, items];

@@ -567,6 +567,16 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect((await q.schedules('test.cron')).map((x) => x.key)).toEqual(['monthly']);
     });
 
+    it('a schedule with the longest key allowed ticks, and the queue keeps running its other jobs', async () => {
+      await q.schedule('test.longkey', { key: 'k'.repeat(200), cron: '* * * * * *', data: { kind: 'tick' } });
+      const got: unknown[] = [];
+      q.process('test.longkey', async (job) => void got.push(job.data));
+      await q.add('test.longkey', { kind: 'plain' });
+      await until(() => got.length >= 2, 4500, 'a tick and the plain job');
+      expect(got).toContainEqual({ kind: 'tick' });
+      expect(got).toContainEqual({ kind: 'plain' });
+    });
+
     it('closing a worker past its grace period puts active jobs back to waiting', async () => {
       const { id } = await q.add('test.close', null);
       const w = q.process('test.close', async (job) => {
