@@ -175,7 +175,7 @@ export const DeadLetterSchema = z.object({
   /**
    * The same as a code, when it had one, for a client to say in its user's language: `<service>.<kind>`
    * for a failed call to a service (`evolution.timeout`, `evolution.not_on_whatsapp`, ...),
-   * `whatsapp.unconfirmed`, `job.timeout`, or an engine error code (`INSUFFICIENT_CREDITS`, ...).
+   * `whatsapp.unconfirmed`, `job.timeout`, `job.stalled`, or an engine error code (`INSUFFICIENT_CREDITS`, ...).
    */
   errorCode: z.string().optional(),
   attempts: z.number().int(),

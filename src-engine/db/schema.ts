@@ -160,6 +160,8 @@ export const jobs = sqliteTable(
     priority: integer('priority').notNull(),
     attemptsMade: integer('attempts_made').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
+    /** Times its worker died with it active (a lease ran out, or left active at a start): see queue/sqlite.ts. */
+    stalls: integer('stalls').notNull().default(0),
     backoff: text('backoff').notNull(),
     timeoutMs: integer('timeout_ms'),
     runAt: integer('run_at').notNull(),

@@ -24,6 +24,7 @@ import {
 } from '../contracts/queue.ts';
 import type { JobEvent } from '../contracts/events.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
+import { MAX_STALLS, STALLED } from './errors.ts';
 import { createEventBus } from '../events.ts';
 import { runAttempt, storableResult } from './attempt.ts';
 import { nextCronRun } from './cron.ts';
@@ -72,8 +73,6 @@ const silent: QueueLog = { info() {}, warn() {}, error() {} };
  * Failed payloads also live on in the dead-letter store, and idempotency keys outlive the jobs.
  */
 const KEEP_FINISHED = { count: 10_000 };
-/** One crash (or a few) must not fail a job: each stall puts it back to waiting, up to this many. */
-const MAX_STALLED = 5;
 /** A pending idempotency claim expires after this, so a producer that died mid-add blocks no one for long. */
 const CLAIM_TTL_MS = 5_000;
 const CLAIM_POLL_MS = 25;
@@ -413,7 +412,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         connection: client,
         prefix,
         concurrency,
-        maxStalledCount: MAX_STALLED,
+        maxStalledCount: MAX_STALLS,
         // Only when set: an explicit undefined would replace BullMQ's defaults.
         ...(opts.stalled?.lockDurationMs ? { lockDuration: opts.stalled.lockDurationMs } : {}),
         ...(opts.stalled?.stalledIntervalMs ? { stalledInterval: opts.stalled.stalledIntervalMs } : {}),
@@ -542,7 +541,8 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
     /** Runs after BullMQ has moved the job: to delayed/waiting for a retry, or to failed for good. */
     private async onFailed(job: Job<Envelope>, err: Error): Promise<void> {
       const id = job.id!;
-      const { retry, errorCode } = this.running.get(id) ?? {};
+      const { retry, errorCode = err.message === STALLED.error ? STALLED.code : undefined } =
+        this.running.get(id) ?? {};
       this.running.delete(id);
       const attempt = job.attemptsMade;
       const base = this.ref(job);

@@ -34,3 +34,11 @@ export function errorCodeOf(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A job whose worker died with it active goes back to waiting without spending an attempt, up to this
+ * many times; past it (the job kills its worker, say) it fails for good with `STALLED`, on both backends.
+ */
+export const MAX_STALLS = 5;
+/** BullMQ's own words for a job past `maxStalledCount`, and our error code for it. */
+export const STALLED = { error: 'job stalled more than allowable limit', code: 'job.stalled' } as const;

@@ -15,6 +15,7 @@ import {
 import type { JobEvent } from '../contracts/events.ts';
 import type { Sqlite } from '../db/connection.ts';
 import { AppError, errorMessage, parseOrThrow } from '../errors.ts';
+import { MAX_STALLS, STALLED } from './errors.ts';
 import { createEventBus } from '../events.ts';
 import { runAttempt, storableResult, type AttemptOutcome } from './attempt.ts';
 import { nextCronRun } from './cron.ts';
@@ -101,6 +102,17 @@ const jobRef = (row: { queue: string; seq: number; job_key: string | null; org_i
   jobId: publicId(row),
   ...orgOf(row.org_id),
 });
+type StalledRow = {
+  seq: number;
+  queue: string;
+  job_key: string | null;
+  org_id: unknown;
+  attempts_made: number;
+  stalls: number;
+  data: string;
+};
+const STALLED_COLUMNS = 'seq, queue, job_key, org_id, attempts_made, stalls, data';
+
 const parseJson = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
 
 /** The embedded queue: jobs live in the engine's SQLite file, so they survive a crash and cost no RAM. */
@@ -170,12 +182,16 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     heartbeat: sqlite.prepare<[number, string, string]>(
       `UPDATE jobs SET lease_until = ? WHERE state = 'active' AND lease_token >= ? AND lease_token < ?`,
     ),
-    reclaim: sqlite.prepare<
-      [number],
-      { seq: number; queue: string; job_key: string | null; org_id: unknown; attempts_made: number }
-    >(
-      `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL
-       WHERE state = 'active' AND lease_until < ? RETURNING seq, queue, job_key, org_id, attempts_made`,
+    reclaim: sqlite.prepare<[number], StalledRow>(
+      `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL, stalls = stalls + 1
+       WHERE state = 'active' AND lease_until < ? RETURNING ${STALLED_COLUMNS}`,
+    ),
+    orphans: sqlite.prepare<[], StalledRow>(
+      `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL, stalls = stalls + 1
+       WHERE state = 'active' RETURNING ${STALLED_COLUMNS}`,
+    ),
+    failStalled: sqlite.prepare<[string, number, number]>(
+      `UPDATE jobs SET state = 'failed', last_error = ?, finished_at = ? WHERE seq = ? AND state = 'waiting'`,
     ),
     insertDead: sqlite.prepare<[string, string, string, string, string | null, number, number]>(
       `INSERT OR IGNORE INTO dead_letters (queue, job_id, payload, error, error_code, attempts, failed_at)
@@ -404,23 +420,44 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     },
   };
 
+  /**
+   * Jobs whose worker died with them active go back to waiting, without spending an attempt; one that
+   * did so more than MAX_STALLS times (it kills its worker, say) fails to the dead letters, as on BullMQ,
+   * instead of taking the engine down at every start.
+   */
+  function takeBackStalled(take: () => StalledRow[], at: number, reason: string): number {
+    const out: JobEvent[] = [];
+    const rows = sqlite
+      .transaction(() => {
+        const taken = take();
+        for (const r of taken) {
+          const ref = { ...jobRef(r), ts: at };
+          if (r.stalls <= MAX_STALLS) {
+            const attempt = r.attempts_made + 1;
+            out.push({ type: 'job.retrying', ...ref, attempt, runAt: at, attemptSpent: false, reason });
+            continue;
+          }
+          const { error, code } = STALLED;
+          st.failStalled.run(error, at, r.seq);
+          st.insertDead.run(r.queue, publicId(r), r.data, error, code, r.attempts_made, at);
+          const deadLetterId = String(st.deadByJob.get(r.queue, publicId(r))!.id);
+          const attempts = r.attempts_made;
+          out.push({ type: 'job.failed', ...ref, attempt: attempts, error });
+          out.push({ type: 'job.dead', ...ref, deadLetterId, attempts, error });
+        }
+        return taken;
+      })
+      .immediate();
+    for (const e of out) events.emit(e);
+    return rows.length;
+  }
+
   /** Extends our leases and takes back jobs whose lease ran out (their worker died or hung). */
   function sweep(): void {
     const at = now();
     st.heartbeat.run(at + leaseMs, `${owner}:`, `${owner};`);
-    const stalled = st.reclaim.all(at);
-    for (const r of stalled) {
-      events.emit({
-        type: 'job.retrying',
-        ...jobRef(r),
-        ts: at,
-        attempt: r.attempts_made + 1,
-        runAt: at,
-        attemptSpent: false,
-        reason: 'stalled: lease expired',
-      });
-    }
-    if (stalled.length) for (const w of workers) w.kick();
+    const stalled = takeBackStalled(() => st.reclaim.all(at), at, 'stalled: lease expired');
+    if (stalled) for (const w of workers) w.kick();
   }
 
   function ensureSweeper(): void {
@@ -710,11 +747,7 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
   }
 
   if (opts.exclusive) {
-    const orphans = sqlite
-      .prepare(
-        `UPDATE jobs SET state = 'waiting', lease_token = NULL, lease_until = NULL WHERE state = 'active'`,
-      )
-      .run().changes;
+    const orphans = takeBackStalled(() => st.orphans.all(), now(), 'stalled: left active by a previous run');
     if (orphans) opts.log?.warn({ orphans }, 'jobs left active by a previous run are back to waiting');
   }
 

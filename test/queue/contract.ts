@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobEventSchema, type JobEvent } from '../../src-engine/contracts/events.ts';
 import { AppError } from '../../src-engine/errors.ts';
-import { RetryLaterError, UnrecoverableError } from '../../src-engine/queue/errors.ts';
+import { MAX_STALLS, RetryLaterError, STALLED, UnrecoverableError } from '../../src-engine/queue/errors.ts';
 import type { JobQueue } from '../../src-engine/queue/port.ts';
 import { rejectionOf } from '../support/rejection.ts';
 
@@ -306,9 +306,11 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect(dead.type === 'job.dead' && dead.deadLetterId).toBe(dl.id);
 
       fail = false;
+      // Listening first: the new job may be done before retry() has recorded it and returned.
+      const completed = waitForEvent(q, (e) => e.type === 'job.completed' && e.queue === 'test.dead');
       const again = await q.deadLetters.retry(dl.id);
       expect(again.id).not.toBe(id);
-      await waitForEvent(q, (e) => e.type === 'job.completed' && e.jobId === again.id);
+      expect(await completed).toMatchObject({ jobId: again.id });
       expect(await q.getJob('test.dead', again.id)).toMatchObject({ state: 'completed', attemptsMade: 0 });
       expect((await q.deadLetters.get(dl.id))?.retriedAs).toEqual([again.id]);
 
@@ -590,6 +592,32 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       q.process('test.close', async () => 'second time');
       await waitForEvent(q, (e) => e.type === 'job.completed' && e.jobId === id);
     });
+
+    it('a job that kills its worker every time goes to the dead letters after a few stalls, not on forever', async () => {
+      const { id } = await q.add('test.poison', null);
+      const buried = async () => (await q.deadLetters.list({ queue: 'test.poison' })).items[0];
+      let deaths = 0;
+      for (let start = 0; start < 10 && !(await buried()); start++) {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', join(import.meta.dirname, 'crash-worker.ts')],
+          {
+            env: { ...process.env, ...h.childEnv, CRASH_LOG: join(h.childEnv.CRASH_DIR!, 'poison.log') },
+            stdio: ['ignore', 'inherit', 'inherit'],
+          },
+        );
+        const exited = new Promise((r) => child.once('exit', r));
+        // Until the job kills it, or the job is given up (the process then lives on, idle).
+        while (child.exitCode === null && child.signalCode === null && !(await buried())) await sleep(50);
+        if (child.signalCode === 'SIGKILL') deaths++;
+        child.kill('SIGKILL');
+        await exited;
+      }
+      expect(await buried()).toMatchObject({ jobId: id, error: STALLED.error, errorCode: STALLED.code });
+      expect(deaths).toBeGreaterThanOrEqual(MAX_STALLS);
+      expect(deaths).toBeLessThanOrEqual(MAX_STALLS + 2);
+      expect(await q.getJob('test.poison', id)).toMatchObject({ state: 'failed' });
+    }, 60_000);
 
     it('kill -9 of a worker process loses no job and completes none twice', async () => {
       const total = 30;

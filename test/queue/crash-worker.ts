@@ -1,5 +1,6 @@
-// A worker process for the contract's crash test: processes `test.crash` slowly so that a
-// SIGKILL lands while jobs are active, and appends each completed job id to CRASH_LOG.
+// A worker process for the contract's crash tests: processes `test.crash` slowly so that a
+// SIGKILL lands while jobs are active, and appends each completed job id to CRASH_LOG; a
+// `test.poison` job kills the process that runs it.
 import { appendFileSync } from 'node:fs';
 import type { JobQueue } from '../../src-engine/queue/port.ts';
 
@@ -24,5 +25,6 @@ queue.events.on((e) => {
   if (e.type === 'job.completed') appendFileSync(env.CRASH_LOG!, `${e.jobId}\n`);
 });
 queue.process('test.crash', () => new Promise((r) => setTimeout(r, 100)), {
-  concurrency: Number(env.CRASH_CONCURRENCY),
+  concurrency: Number(env.CRASH_CONCURRENCY ?? 1),
 });
+queue.process('test.poison', async () => void process.kill(process.pid, 'SIGKILL'));

@@ -351,6 +351,7 @@ export const en: Dictionary = {
       'evolution.network': 'Could not connect to Evolution.',
       'whatsapp.unconfirmed': 'Evolution did not answer and WhatsApp did not confirm the send.',
       'job.timeout': 'The job took too long and was stopped.',
+      'job.stalled': 'The engine stopped several times while running this job; it was given up.',
     },
   },
   settings: {

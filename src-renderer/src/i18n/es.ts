@@ -363,6 +363,7 @@ export const es = {
       'evolution.network': 'No se pudo conectar con Evolution.',
       'whatsapp.unconfirmed': 'Evolution no respondió y WhatsApp no confirmó el envío.',
       'job.timeout': 'El trabajo tardó demasiado y se detuvo.',
+      'job.stalled': 'El motor se cerró varias veces mientras corría este trabajo; se dejó de intentar.',
     } as Record<string, string>,
   },
   settings: {

@@ -1,0 +1,1 @@
+ALTER TABLE `jobs` ADD `stalls` integer DEFAULT 0 NOT NULL;
