@@ -9,6 +9,7 @@ import {
   type JobSchedulerJson,
   type JobsOptions,
 } from 'bullmq';
+import { isDeepStrictEqual } from 'node:util';
 import { Redis } from 'ioredis';
 import {
   BackoffSchema,
@@ -744,23 +745,33 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       nextCronRun(s.cron, s.tz, Date.now()); // VALIDATION_ERROR for a bad expression or time zone
       const payload: unknown = JSON.parse(serializePayload(s.data ?? null));
       const q = queueFor(name);
-      // BullMQ keeps one scheduler per key: upserting the same key again (another engine, a
-      // restart) updates it in place and never adds a second timer.
-      await q.upsertJobScheduler(
-        s.key,
-        { pattern: s.cron, tz: s.tz },
-        {
-          name,
-          data: { payload },
-          opts: {
-            priority: JOB_DEFAULTS.priority,
-            attempts: JOB_DEFAULTS.attempts,
-            backoff: { ...JOB_DEFAULTS.backoff },
-            removeOnComplete: KEEP_FINISHED,
-            removeOnFail: KEEP_FINISHED,
+      // The same schedule again (a restart, another engine) with its next tick still pending is left
+      // as it is: an upsert would replace a tick that fell due while no engine ran with the next one,
+      // and that tick would never run.
+      const before = await q.getJobScheduler(s.key);
+      const unchanged =
+        before?.pattern === s.cron &&
+        before.tz === s.tz &&
+        isDeepStrictEqual(before.template?.data, { payload }) &&
+        (await q.getJob(`repeat:${s.key}:${before.next}`)) !== undefined;
+      // BullMQ keeps one scheduler per key: upserting the same key again updates it in place and never
+      // adds a second timer.
+      if (!unchanged)
+        await q.upsertJobScheduler(
+          s.key,
+          { pattern: s.cron, tz: s.tz },
+          {
+            name,
+            data: { payload },
+            opts: {
+              priority: JOB_DEFAULTS.priority,
+              attempts: JOB_DEFAULTS.attempts,
+              backoff: { ...JOB_DEFAULTS.backoff },
+              removeOnComplete: KEEP_FINISHED,
+              removeOnFail: KEEP_FINISHED,
+            },
           },
-        },
-      );
+        );
       await client.sadd(keys.scheduledQueues, name);
       const stored = await q.getJobScheduler(s.key);
       if (!stored) throw new Error(`schedule "${s.key}" vanished right after it was saved`);

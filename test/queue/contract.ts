@@ -569,6 +569,22 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       expect((await q.schedules('test.cron')).map((x) => x.key)).toEqual(['monthly']);
     });
 
+    it('a tick that fell due while no worker ran runs once after a restart that schedules it again', async () => {
+      // A cron that fires once a minute, two seconds from now.
+      const second = new Date(Date.now() + 2_000).getUTCSeconds();
+      const input = { key: 'minutely', cron: `${second} * * * * *`, data: { kind: 'missed' } };
+      const s = await q.schedule('test.missed', input);
+      expect(s.nextRunAt).toBeLessThan(Date.now() + 3_000);
+      await sleep(s.nextRunAt - Date.now() + 300); // the engine is down across the tick
+      const q2 = await h.reopen();
+      extra.push(q2);
+      await q2.schedule('test.missed', input); // what every start does
+      const got: unknown[] = [];
+      q2.process('test.missed', async (job) => void got.push(job.data));
+      await until(() => got.length === 1, 4_000, 'the missed tick');
+      expect(got).toEqual([{ kind: 'missed' }]);
+    });
+
     it('a schedule with the longest key allowed ticks, and the queue keeps running its other jobs', async () => {
       await q.schedule('test.longkey', { key: 'k'.repeat(200), cron: '* * * * * *', data: { kind: 'tick' } });
       const got: unknown[] = [];
