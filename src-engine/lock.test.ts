@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -19,6 +19,19 @@ import {
   lockHolder,
   type LockClock,
 } from './lock.ts';
+
+/** A child process running `code` with `acquireDataDirLock` in scope. */
+const withLock = (code: string, stdio: StdioOptions) =>
+  spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `import('${join(import.meta.dirname, 'lock.ts')}').then(({ acquireDataDirLock }) => { ${code} })`,
+    ],
+    { stdio },
+  );
 
 it('allows one engine per data dir and takes over a dead one', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agencia-lock-'));
@@ -46,17 +59,9 @@ it('a lock is never seen empty: another process reads the holder or nothing, nev
   const dir = mkdtempSync(join(tmpdir(), 'agencia-lock-'));
   try {
     // A child takes and releases the lock 3,000 times while we read it as another engine would.
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '-e',
-        `import('${join(import.meta.dirname, 'lock.ts')}').then(({ acquireDataDirLock }) => {
-           for (let i = 0; i < 3000; i++) acquireDataDirLock(${JSON.stringify(dir)}).release();
-         })`,
-      ],
-      { stdio: 'ignore' },
+    const child = withLock(
+      `for (let i = 0; i < 3000; i++) acquireDataDirLock(${JSON.stringify(dir)}).release();`,
+      'ignore',
     );
     const exited = new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
@@ -98,26 +103,18 @@ it("starts racing to take over a dead holder's lock: exactly one of them gets it
     // keep it, as a running engine would).
     const start = Date.now() + 4_000;
     const racers = [0, 1, 2, 3].map(() => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          '-e',
-          `import('${join(import.meta.dirname, 'lock.ts')}').then(({ acquireDataDirLock }) => {
-             const got = [], refused = [];
-             for (let t = 0; t < ${TRIALS}; t++) {
-               while (Date.now() < ${start} + t * 40);
-               try { acquireDataDirLock(${JSON.stringify(root)} + '/' + t); got.push(t); }
-               catch (err) { refused.push(err.code + ': ' + err.message); }
-             }
-             console.log(JSON.stringify({ got, refused }));
-           })`,
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
+      const child = withLock(
+        `const got = [], refused = [];
+         for (let t = 0; t < ${TRIALS}; t++) {
+           while (Date.now() < ${start} + t * 40);
+           try { acquireDataDirLock(${JSON.stringify(root)} + '/' + t); got.push(t); }
+           catch (err) { refused.push(err.code + ': ' + err.message); }
+         }
+         console.log(JSON.stringify({ got, refused }));`,
+        ['ignore', 'pipe', 'inherit'],
       );
       let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += String(d)));
+      child.stdout!.on('data', (d: Buffer) => (out += String(d)));
       return new Promise<{ got: number[]; refused: string[] }>((resolve, reject) => {
         child.once('error', reject);
         child.once('exit', (code) =>
