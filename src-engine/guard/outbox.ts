@@ -26,8 +26,6 @@ export interface JobSpec {
 export interface JobOutbox {
   /** Inside the guard's transaction. Returns what to do once the command is durable (committed or journaled). */
   stage(job: JobSpec): () => Promise<void>;
-  /** Pushes every staged job still waiting (after a failed push). */
-  drain(): Promise<number>;
   /**
    * At start-up: hands the jobs a previous run left to the queue in the background, so that an engine
    * starts (and answers) while Redis is still down; they follow when it is back.
@@ -61,12 +59,25 @@ export function createJobOutbox(deps: {
     st.done.run(jobId);
   }
 
+  /** Pushes every staged job still waiting (at start, and after a failed push). */
+  async function drain(): Promise<number> {
+    let pushed = 0;
+    for (;;) {
+      const rows = st.all.all();
+      for (const r of rows) {
+        await push(r.job_id, r.queue, JSON.parse(r.data), JSON.parse(r.opts) as JobOptions);
+        pushed++;
+      }
+      if (rows.length < 500) return pushed;
+    }
+  }
+
   function retryLater(err: unknown) {
     log.warn({ err }, 'could not hand a job to the queue; will retry');
     if (closed || retry) return;
     retry = setTimeout(() => {
       retry = undefined;
-      void outbox.drain().catch(retryLater);
+      void drain().catch(retryLater);
     }, deps.retryMs ?? 2_000);
     retry.unref();
   }
@@ -85,19 +96,8 @@ export function createJobOutbox(deps: {
         return within(pushed, HANDOFF_WAIT_MS).catch(() => {});
       };
     },
-    async drain() {
-      let pushed = 0;
-      for (;;) {
-        const rows = st.all.all();
-        for (const r of rows) {
-          await push(r.job_id, r.queue, JSON.parse(r.data), JSON.parse(r.opts) as JobOptions);
-          pushed++;
-        }
-        if (rows.length < 500) return pushed;
-      }
-    },
     resume() {
-      void outbox.drain().then((jobs) => {
+      void drain().then((jobs) => {
         if (jobs > 0) log.info({ jobs }, 'queued jobs left in the outbox by the last run');
       }, retryLater);
     },

@@ -420,6 +420,18 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
     },
   };
 
+  /** Files a failed job's dead letter (inside the transaction that failed it); returns its id. */
+  function fileDeadLetter(
+    row: { queue: string; seq: number; job_key: string | null; data: string },
+    failure: { error: string; code?: string },
+    attempts: number,
+    at: number,
+  ): string {
+    const id = publicId(row);
+    st.insertDead.run(row.queue, id, row.data, failure.error, failure.code ?? null, attempts, at);
+    return String(st.deadByJob.get(row.queue, id)!.id);
+  }
+
   /**
    * Jobs whose worker died with them active go back to waiting, without spending an attempt; one that
    * did so more than MAX_STALLS times (it kills its worker, say) fails to the dead letters, as on BullMQ,
@@ -437,11 +449,10 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
             out.push({ type: 'job.retrying', ...ref, attempt, runAt: at, attemptSpent: false, reason });
             continue;
           }
-          const { error, code } = STALLED;
-          st.failStalled.run(error, at, r.seq);
-          st.insertDead.run(r.queue, publicId(r), r.data, error, code, r.attempts_made, at);
-          const deadLetterId = String(st.deadByJob.get(r.queue, publicId(r))!.id);
+          const { error } = STALLED;
           const attempts = r.attempts_made;
+          st.failStalled.run(error, at, r.seq);
+          const deadLetterId = fileDeadLetter(r, STALLED, attempts, at);
           out.push({ type: 'job.failed', ...ref, attempt: attempts, error });
           out.push({ type: 'job.dead', ...ref, deadLetterId, attempts, error });
         }
@@ -695,10 +706,8 @@ export function createSqliteQueue(opts: SqliteQueueOptions): JobQueue {
         failure: { error: string; code?: string },
         at: number,
       ): string | undefined => {
-        const { error } = failure;
-        if (st.fail.run(attempt, error, at, row.seq, token).changes !== 1) return undefined;
-        st.insertDead.run(this.queue, publicId(row), row.data, error, failure.code ?? null, attempt, at);
-        return String(st.deadByJob.get(this.queue, publicId(row))!.id);
+        if (st.fail.run(attempt, failure.error, at, row.seq, token).changes !== 1) return undefined;
+        return fileDeadLetter(row, failure, attempt, at);
       },
     );
 

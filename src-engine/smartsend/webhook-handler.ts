@@ -58,6 +58,10 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
     }
   }
 
+  /** An ERROR ack is a sign of restriction: a throttle it brings plans the number's waiting messages again. */
+  const ackError = (instanceId: string) =>
+    requeue(smartSend.report(instanceId, { kind: 'ack-error' }).rerouted);
+
   return async (event) => {
     switch (event.kind) {
       case 'message.status': {
@@ -71,10 +75,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
                 : undefined;
         if (!status) return;
         const m = messages.acked(event.messageId, status);
-        if (status === 'failed' && m?.instance_id) {
-          // A throttle this ack brings plans the number's waiting messages again: their jobs follow.
-          await requeue(smartSend.report(m.instance_id, { kind: 'ack-error' }).rerouted);
-        }
+        if (status === 'failed' && m?.instance_id) await ackError(m.instance_id);
         return;
       }
       case 'message.sent': {
@@ -84,9 +85,8 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
           const sent = m && messages.sent(m.id, inst.id, event.messageId, now());
           if (sent) {
             smartSend.release(sent.id);
-            if (sent.status === 'failed') {
-              await requeue(smartSend.report(inst.id, { kind: 'ack-error' }).rerouted);
-            }
+            // An ERROR ack that came before this webhook (messages.ts, early acks).
+            if (sent.status === 'failed') await ackError(inst.id);
             compliance.checkOrg(sent.org_id);
             log.info({ messageId: sent.id, instanceId: inst.id }, 'send confirmed by webhook');
           }
