@@ -106,7 +106,15 @@ function startServerChild(rounds: number): Promise<ServerChild> {
   const file = fileURLToPath(import.meta.url);
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', import.meta.resolve('tsx'), file, SERVE_FLAG, String(rounds)],
+    [
+      // `node --cpu-prof` on the bench profiles the servers too (Node refuses it in NODE_OPTIONS)
+      ...process.execArgv.filter((arg) => arg.startsWith('--cpu-prof')),
+      '--import',
+      import.meta.resolve('tsx'),
+      file,
+      SERVE_FLAG,
+      String(rounds),
+    ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const exited = new Promise<number | null>((resolve, reject) => {

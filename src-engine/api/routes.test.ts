@@ -595,6 +595,60 @@ describe('the OpenAPI document', () => {
       expect(doc.paths[path]?.[op.method.toLowerCase()], `${op.method} ${path}`).toBeDefined();
     }
   });
+
+  interface Parameter {
+    name: string;
+    in: string;
+    required?: boolean;
+  }
+  interface DocOperation {
+    parameters?: Parameter[];
+    requestBody?: unknown;
+    security?: unknown[];
+    responses: Record<string, unknown>;
+  }
+  const operation = async (method: string, path: string) => {
+    const doc = (await call('GET', '/openapi.json')).json as {
+      paths: Record<string, Record<string, DocOperation>>;
+    };
+    return doc.paths[`/api/v1${path}`]![method]!;
+  };
+  const where = (o: DocOperation) =>
+    Object.fromEntries((o.parameters ?? []).map((p) => [p.name, `${p.in}${p.required ? '' : '?'}`]));
+
+  it('puts path parameters in the path and the rest of a GET input in the query string', async () => {
+    // The server reads afterSeq and limit from the query; listed as path parameters they were unusable.
+    expect(where(await operation('get', '/agents/runs/{id}/logs'))).toEqual({
+      id: 'path',
+      afterSeq: 'query?',
+      limit: 'query?',
+    });
+    expect(where(await operation('get', '/whatsapp/messages/{id}'))).toEqual({ id: 'path' });
+    expect(where(await operation('get', '/dlq'))).toMatchObject({ cursor: 'query?', limit: 'query?' });
+    const retry = await operation('post', '/dlq/{id}/retry');
+    expect(where(retry)).toEqual({ id: 'path' });
+    expect(retry.requestBody).toBeUndefined();
+    expect((await operation('post', '/whatsapp/send')).requestBody).toBeDefined();
+  });
+
+  it('lists the security and the error answers each route can give', async () => {
+    const events = await operation('get', '/events');
+    expect(events.security).toEqual([{ apiKey: [] }]);
+    expect(where(events)).toEqual({ key: 'query?' });
+    for (const path of ['/ai/models', '/ai/voices']) {
+      expect(Object.keys((await operation('get', path)).responses)).toEqual(
+        expect.arrayContaining(['200', '401', '503']),
+      );
+    }
+    const send = (await operation('post', '/whatsapp/send')).responses;
+    expect(Object.keys(send)).toEqual(
+      expect.arrayContaining(['202', '400', '401', '402', '409', '413', '415', '429', '503']),
+    );
+    // Health is public, and its 503 is a health report, not an error.
+    const health = await operation('get', '/health');
+    expect(health.security).toBeUndefined();
+    expect(JSON.stringify(health.responses['503'])).toContain('checks');
+  });
 });
 
 describe('the event stream', () => {

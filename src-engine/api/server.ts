@@ -62,6 +62,27 @@ function requestInput(req: FastifyRequest, op: Operation): unknown {
   return body;
 }
 
+/**
+ * Where an operation's input comes from, for the OpenAPI document: the path's parameters (`:id`) are
+ * path parameters; for GET the rest of the input is the query string, for POST the body (a POST with
+ * path parameters takes nothing else).
+ */
+function inputSchemas(op: Operation) {
+  const names = [...op.path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+  if (names.length === 0) return op.method === 'GET' ? { querystring: op.input } : { body: op.input };
+  if (op.method === 'POST' || !(op.input instanceof z.ZodObject)) return { params: op.input };
+  const fields = Object.entries(op.input.shape as z.ZodRawShape);
+  const part = (inPath: boolean) => fields.filter(([name]) => names.includes(name) === inPath);
+  const query = part(false);
+  return {
+    params: z.object(Object.fromEntries(part(true))),
+    ...(query.length > 0 && { querystring: z.object(Object.fromEntries(query)) }),
+  };
+}
+
+/** Route schemas that document only: the guard (or the route) validates, in the shared error shape. */
+const documentOnly = () => (data: unknown) => ({ value: data });
+
 /** The engine's local HTTP API, versioned under /api/v1, with its OpenAPI document generated from zod. */
 export async function createApiServer(engine: Engine): Promise<FastifyInstance> {
   const log = engine.log.child({ module: 'api' });
@@ -89,29 +110,30 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
     404: ErrorBodySchema,
     409: ErrorBodySchema,
     429: ErrorBodySchema,
+    // A service the operation needs is out of reach (Ollama, Kokoro), or commands cannot be stored.
+    503: ErrorBodySchema,
   };
+  const bodyErrors = { 413: ErrorBodySchema, 415: ErrorBodySchema };
 
   // Every operation of the shared table is a route; the guard validates (schemas here document).
   for (const [name, op] of Object.entries(OPERATIONS) as [OperationName, Operation][]) {
-    const hasParams = op.path.includes('/:');
+    const inputs = inputSchemas(op);
     app.route({
       method: op.method,
       url: `/api/v1${op.path}`,
       schema: {
         summary: op.summary,
         ...(op.public ? {} : { security: [{ apiKey: [] }] }),
-        ...(hasParams
-          ? { params: op.input }
-          : op.method === 'GET'
-            ? { querystring: op.input }
-            : { body: op.input }),
+        ...inputs,
         response: {
           [op.status]: op.output,
           ...errors,
-          ...(op.public ? { 503: op.output } : {}),
+          ...('body' in inputs && bodyErrors),
+          // Health answers 503 with its own body: which check failed.
+          ...(op.public && { 503: op.output }),
         },
       },
-      validatorCompiler: () => (data) => ({ value: data }),
+      validatorCompiler: documentOnly,
       handler: async (req, reply) => {
         const input = requestInput(req, op);
         const key = presentedKey(req, false);
@@ -132,8 +154,11 @@ export async function createApiServer(engine: Engine): Promise<FastifyInstance> 
     url: '/api/v1/events',
     schema: {
       summary: 'Event stream (WebSocket); authenticate with a Bearer key or ?key=',
+      security: [{ apiKey: [] }],
+      querystring: z.object({ key: z.string().optional() }),
       response: errors,
     },
+    validatorCompiler: documentOnly,
     preValidation: async (req) => {
       (req as FastifyRequest & { orgId?: string }).orgId = engine.authenticate(presentedKey(req, true)).orgId;
     },
