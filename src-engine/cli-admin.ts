@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { EngineConfig } from './config/index.ts';
+import { decimal } from './contracts/common.ts';
 import { withDatabase, type DatabaseHandle } from './db/connection.ts';
 import { AppError, parseOrThrow } from './errors.ts';
 import { createApiKeys } from './guard/api-keys.ts';
@@ -148,7 +149,9 @@ function instances(args: string[], config: EngineConfig, print: Print): number {
           {
             name: required(values.name, '--name'),
             evolutionInstance: required(values['evolution-instance'], '--evolution-instance'),
-            ...(values['warmup-day'] === undefined ? {} : { warmupDay: Number(values['warmup-day']) }),
+            ...(values['warmup-day'] === undefined
+              ? {}
+              : { warmupDay: decimal(values['warmup-day']) ?? values['warmup-day'] }),
           },
           'instance',
         );

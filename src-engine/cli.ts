@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ENGINE_QUEUES } from './contracts/queue.ts';
+import { decimal } from './contracts/common.ts';
 import { ADMIN_USAGE, adminCommand } from './cli-admin.ts';
 import { AGENTS_USAGE, agentsCommand } from './cli-agents.ts';
 import { ConfigError, describeConfig, loadConfig, type EngineConfig } from './config/index.ts';
@@ -52,7 +53,7 @@ async function start(args: string[], config: EngineConfig): Promise<number> {
     throw new UsageError('--ui-dir and --ui-allow-remote go with --ui');
   if (values.host !== undefined) config.host = values.host;
   if (values.port !== undefined) {
-    const port = Number(values.port);
+    const port = decimal(values.port) ?? NaN; // Number('') is 0: "any free port"
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError(`--port: not a port number: ${values.port}`);
     config.port = port;

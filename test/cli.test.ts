@@ -118,8 +118,17 @@ describe('agencia-desk-engine CLI', () => {
     const unknown = cli(['frobnicate']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/Unknown command "frobnicate"/);
-    const badFlag = cli(['start', '--port', 'x']);
-    expect(badFlag.status).toBe(2);
+    // `--port ""` is no port, not port 0 (any free port), and a blank setting is no number either.
+    for (const port of ['x', '', '0x10']) {
+      const badFlag = cli(['start', '--port', port]);
+      expect(badFlag.status, JSON.stringify(port)).toBe(2);
+      expect(badFlag.stderr).toMatch(/--port: not a port number/);
+    }
+    expect(cli(['status'], { ENGINE_PORT: ' ' }).status).toBe(2);
+    const creds = cli(['status'], { EVOLUTION_URL: 'http://admin:s3cret@127.0.0.1:8080' });
+    expect(creds.status).toBe(2);
+    expect(creds.stderr).toMatch(/EVOLUTION_URL: must not hold a user name or password/);
+    expect(creds.stderr).not.toContain('s3cret');
   });
 
   it('start prints its address, serves health, refuses a second engine, and stops on SIGINT', async () => {

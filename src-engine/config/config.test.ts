@@ -46,6 +46,12 @@ describe('config', () => {
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: 'abc' })).toThrow(/ENGINE_PORT/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: '70000' })).toThrow(/ENGINE_PORT/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: '-1' })).toThrow(/ENGINE_PORT/);
+    // Not numbers, though z.coerce.number() read them as 0 ("any free port") or 16.
+    for (const bad of [' ', '0x10', '1e3', '7420abc']) {
+      expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: bad }), bad).toThrow(/ENGINE_PORT/);
+    }
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, QUEUE_LEASE_MS: ' ' })).toThrow(/QUEUE_LEASE_MS/);
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, CAGE_CONCURRENCY: '2.5' })).toThrow(/CAGE_CONCURRENCY/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, OLLAMA_URL: 'not a url' })).toThrow(/OLLAMA_URL/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, REDIS_URL: 'nope' })).toThrow(ConfigError);
@@ -61,6 +67,36 @@ describe('config', () => {
     }
     expect(message).toMatch(/REDIS_URL/);
     expect(message).not.toContain('hunter2');
+  });
+
+  it('reads numbers as decimal text, with spaces around, or as JSON numbers; empty is unset', () => {
+    const dir = tmp();
+    expect(loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: ' 7500 ' }).port).toBe(7500);
+    expect(loadConfig({ AGENCIA_DATA_DIR: dir, ENGINE_PORT: '' }).port).toBe(7420);
+    expect(loadConfig({ AGENCIA_DATA_DIR: dir, LEDGER_OFFLINE_GRACE_H: '1.5' }).ledger.offlineGraceH).toBe(
+      1.5,
+    );
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ENGINE_PORT: '', CAGE_MEMORY_MB: 1024 }));
+    const c = loadConfig({ AGENCIA_DATA_DIR: dir });
+    expect([c.port, c.cage.memoryMb]).toEqual([7420, 1024]);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ENGINE_PORT: true }));
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir })).toThrow(/ENGINE_PORT/);
+  });
+
+  it('refuses credentials in an HTTP service URL, without echoing them', () => {
+    const dir = tmp();
+    for (const name of ['EVOLUTION_URL', 'CHATWOOT_URL', 'LEDGER_URL', 'OLLAMA_URL', 'KOKORO_URL']) {
+      for (const value of ['https://ops:s3cret@svc.example.org', 'http://s3cret@127.0.0.1:8080']) {
+        let message = '';
+        try {
+          loadConfig({ AGENCIA_DATA_DIR: dir, [name]: value });
+        } catch (err) {
+          message = (err as Error).message;
+        }
+        expect(message, `${name}=${value}`).toMatch(new RegExp(`${name}: must not hold a user name`));
+        expect(message).not.toContain('s3cret');
+      }
+    }
   });
 
   it('reads the config file; the environment wins over it', () => {
@@ -89,8 +125,8 @@ describe('config', () => {
     const dir = tmp();
     const c = loadConfig({
       AGENCIA_DATA_DIR: dir,
-      REDIS_URL: 'redis://user:s3cret@127.0.0.1:6379',
-      LEDGER_URL: 'https://ops:s3cret@ledger.example.org',
+      // An unencoded `@` in the password: a client splits at the last one.
+      REDIS_URL: 'redis://user:pa@s3cret@127.0.0.1:6379',
       LEDGER_TOKEN: 's3cret-device-token-0001',
       CHATWOOT_TOKEN: 's3cret-chatwoot',
       EVOLUTION_API_KEY: 's3cret-evolution',
@@ -98,6 +134,7 @@ describe('config', () => {
     expect(c.ledger.token).toBe('s3cret-device-token-0001');
     expect(c.services.chatwootToken).toBe('s3cret-chatwoot');
     expect(JSON.stringify(describeConfig(c))).not.toContain('s3cret');
+    expect(describeConfig(c).redisUrl).toBe('redis://user:***@127.0.0.1:6379');
   });
 });
 

@@ -11,9 +11,12 @@ import {
   SmartSendSettingsSchema,
   type SmartSendSettings,
 } from '../contracts/smartsend.ts';
+import { NO_CREDENTIALS, numberFromText, withoutCredentials } from '../contracts/common.ts';
 
-const port = z.coerce.number().int().min(0).max(65535);
+const port = z.number().int().min(0).max(65535);
 const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
+/** An HTTP service's address (see withoutCredentials). */
+const serviceUrl = z.url({ protocol: /^https?$/ }).refine(withoutCredentials, NO_CREDENTIALS);
 
 /**
  * Every setting, by the name of its environment variable. The same names are accepted as keys
@@ -29,7 +32,10 @@ export const CONFIG_VARS = {
     doc: 'JSON config file. Default: <data dir>/config.json if present.',
   },
   ENGINE_HOST: { schema: z.string().min(1).default('127.0.0.1'), doc: 'Address the local API listens on.' },
-  ENGINE_PORT: { schema: port.default(7420), doc: 'Port of the local API (0 = any free port).' },
+  ENGINE_PORT: {
+    schema: numberFromText(port.default(7420)),
+    doc: 'Port of the local API (0 = any free port).',
+  },
   REDIS_URL: {
     schema: url.optional(),
     secret: true,
@@ -40,30 +46,33 @@ export const CONFIG_VARS = {
     doc: 'pino log level.',
   },
   QUEUE_LEASE_MS: {
-    schema: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+    schema: numberFromText(z.number().int().min(1000).max(600_000).default(30_000)),
     doc: 'How long a running job is leased before another worker may take it (crash recovery).',
   },
-  OLLAMA_URL: { schema: url.default('http://127.0.0.1:11434'), doc: 'Ollama (local LLM).' },
-  KOKORO_URL: { schema: url.default('http://127.0.0.1:8880'), doc: 'Kokoro-FastAPI (local voice).' },
-  EVOLUTION_URL: { schema: url.optional(), doc: 'Evolution API v2 (WhatsApp). Unset = WhatsApp disabled.' },
-  CHATWOOT_URL: { schema: url.optional(), doc: 'Chatwoot for human handoff (optional).' },
+  OLLAMA_URL: { schema: serviceUrl.default('http://127.0.0.1:11434'), doc: 'Ollama (local LLM).' },
+  KOKORO_URL: { schema: serviceUrl.default('http://127.0.0.1:8880'), doc: 'Kokoro-FastAPI (local voice).' },
+  EVOLUTION_URL: {
+    schema: serviceUrl.optional(),
+    doc: 'Evolution API v2 (WhatsApp). Unset = WhatsApp disabled.',
+  },
+  CHATWOOT_URL: { schema: serviceUrl.optional(), doc: 'Chatwoot for human handoff (optional).' },
   CHATWOOT_TOKEN: {
     schema: z.string().min(1).optional(),
     secret: true,
     doc: 'Chatwoot user access token (`api_access_token` header) for the handoff.',
   },
-  LEDGER_URL: { schema: url.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
+  LEDGER_URL: { schema: serviceUrl.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
   LEDGER_TOKEN: {
     schema: z.string().min(16).optional(),
     secret: true,
     doc: "This desktop's device token for the hosted ledger (names its org).",
   },
   LEDGER_SYNC_INTERVAL_S: {
-    schema: z.coerce.number().int().min(1).max(86_400).default(60),
+    schema: numberFromText(z.number().int().min(1).max(86_400).default(60)),
     doc: 'Seconds between two `billing.sync` runs against the hosted ledger.',
   },
   LEDGER_OFFLINE_GRACE_H: {
-    schema: z.coerce.number().min(0).max(8760).default(72),
+    schema: numberFromText(z.number().min(0).max(8760).default(72)),
     doc: 'Hours without a successful sync after which overage is refused (quota-covered work still goes).',
   },
   DOCKER_HOST: {
@@ -86,7 +95,7 @@ export const CONFIG_VARS = {
     doc: "The `jwt_key` of Evolution's webhook config: accepts its HS256 bearer tokens instead of the secret.",
   },
   EVOLUTION_TIMEOUT_MS: {
-    schema: z.coerce.number().int().min(1000).max(120_000).default(15_000),
+    schema: numberFromText(z.number().int().min(1000).max(120_000).default(15_000)),
     doc: 'How long one Evolution API call may take (plus the typing delay it is asked to wait).',
   },
   SMARTSEND_JITTER_MS: {
@@ -115,15 +124,15 @@ export const CONFIG_VARS = {
     doc: 'Docker image of the agent cage.',
   },
   CAGE_MEMORY_MB: {
-    schema: z.coerce.number().int().min(64).max(65_536).default(512),
+    schema: numberFromText(z.number().int().min(64).max(65_536).default(512)),
     doc: 'Memory limit of one cage (swap is the same).',
   },
   CAGE_CONCURRENCY: {
-    schema: z.coerce.number().int().min(1).max(64).default(2),
+    schema: numberFromText(z.number().int().min(1).max(64).default(2)),
     doc: 'Agent runs at once; the rest wait in the queue.',
   },
   CAGE_TIMEOUT_S: {
-    schema: z.coerce.number().int().min(5).max(86_400).default(600),
+    schema: numberFromText(z.number().int().min(5).max(86_400).default(600)),
     doc: 'Longest an agent run may take before its cage is killed.',
   },
   CAGE_RUNTIME: {
@@ -239,7 +248,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       const shown =
         name in CONFIG_VARS && (CONFIG_VARS as Record<string, { secret?: boolean }>)[name]?.secret
           ? '<hidden>'
-          : JSON.stringify(given);
+          : JSON.stringify(
+              typeof given === 'string' && given.includes('://') ? maskCredentials(given) : given,
+            );
       return `${name}: ${i.message} (got ${shown})`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
@@ -293,17 +304,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   };
 }
 
+/**
+ * A URL with its password masked (its user name too when it comes alone: then it is a token). Parsed
+ * as a client parses it, so a password holding `@` or `/` is masked whole.
+ */
+function maskCredentials(u: string): string {
+  try {
+    const parsed = new URL(u);
+    if (parsed.password !== '') parsed.password = '***';
+    else if (parsed.username !== '') parsed.username = '***';
+    return parsed.href;
+  } catch {
+    return '***';
+  }
+}
+
 /** The configuration with secrets masked, for `status` and logs. */
 export function describeConfig(c: EngineConfig): Record<string, unknown> {
-  const mask = (u?: string) => (u ? u.replace(/\/\/([^@/]*)@/, '//***@') : undefined);
   return {
     ...c,
-    redisUrl: mask(c.redisUrl),
-    services: {
-      ...c.services,
-      ledgerUrl: mask(c.services.ledgerUrl),
-      chatwootToken: c.services.chatwootToken && '***',
-    },
+    redisUrl: c.redisUrl && maskCredentials(c.redisUrl),
+    services: { ...c.services, chatwootToken: c.services.chatwootToken && '***' },
     evolution: {
       timeoutMs: c.evolution.timeoutMs,
       apiKey: c.evolution.apiKey && '***',

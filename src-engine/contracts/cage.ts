@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { numberFromText } from './common.ts';
 import { AgentRunStatusSchema } from './agents.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -321,8 +322,8 @@ export type AgentLogLine = z.infer<typeof AgentLogLineSchema>;
 export const RunLogQuerySchema = z
   .object({
     id: z.string().min(1).max(200),
-    afterSeq: z.coerce.number().int().min(0).default(0),
-    limit: z.coerce.number().int().min(1).max(5000).default(1000),
+    afterSeq: numberFromText(z.number().int().min(0).default(0)),
+    limit: numberFromText(z.number().int().min(1).max(5000).default(1000)),
   })
   .strict();
 

@@ -4,6 +4,7 @@
 // Plain zod, no electron: main and renderer both import it.
 import { z } from 'zod';
 import { QuietHoursSchema } from './smartsend.ts';
+import { NO_CREDENTIALS, withoutCredentials } from './common.ts';
 
 export {
   CHANNEL_PATTERN,
@@ -23,7 +24,8 @@ const ServiceUrlSchema = z
   .string()
   .trim()
   .max(500)
-  .regex(/^(https?|tcp|unix|npipe):\/\/\S+$/, 'http(s)://, tcp://, unix:// or npipe:// address');
+  .regex(/^(https?|tcp|unix|npipe):\/\/\S+$/, 'http(s)://, tcp://, unix:// or npipe:// address')
+  .refine(withoutCredentials, NO_CREDENTIALS);
 
 const range = (min: number, max: number) =>
   z

@@ -4,7 +4,7 @@ import { AgentRunSchema, RunAcceptedSchema, RunAgentSchema } from './agents.ts';
 import { BrandingSchema, SetBrandingSchema } from './branding.ts';
 import { RunLogPageSchema, RunLogQuerySchema } from './cage.ts';
 import { BillingBalanceSchema, ReferralsViewSchema, TransactionsPageSchema } from './billing.ts';
-import { CursorQuerySchema, IdParamSchema, pageOf } from './common.ts';
+import { CursorQuerySchema, IdParamSchema, numberFromText, pageOf } from './common.ts';
 import { AlertSchema } from './compliance.ts';
 import { HealthSchema } from './health.ts';
 import { AddResultSchema, DeadLetterSchema, QueueNameSchema } from './queue.ts';
@@ -44,7 +44,7 @@ export const DeadLetterListSchema = z
       .enum(['true', 'false'])
       .transform((v) => v === 'true')
       .optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
+    limit: numberFromText(z.number().int().min(1).max(500).default(50)),
     cursor: z.string().max(100).optional(),
   })
   .strict();

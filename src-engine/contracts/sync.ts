@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { numberFromText } from './common.ts';
 import {
   BalanceMicroSchema,
   CycleSchema,
@@ -124,7 +125,7 @@ export const PullQuerySchema = z
   .object({
     /** Opaque; omit for the beginning. */
     cursor: z.string().max(200).optional(),
-    limit: z.coerce.number().int().min(1).max(SYNC_PUSH_MAX).default(500),
+    limit: numberFromText(z.number().int().min(1).max(SYNC_PUSH_MAX).default(500)),
   })
   .strict();
 export type PullQuery = z.infer<typeof PullQuerySchema>;

@@ -283,6 +283,13 @@ describe('the guard', () => {
     expect((await t.engine.call('billing:transactions', first, org.apiKey)).items).toHaveLength(2);
     expect((await t.engine.call('agents:list', first, org.apiKey)).items).toEqual([]);
     expect((await t.engine.call('dlq:list', first, org.apiKey)).items).toEqual([]);
+    // `?limit=` (empty) is the default page size, not a limit of 0; text that is no number is refused.
+    const all = await t.engine.call('compliance:alerts', {}, org.apiKey);
+    expect(await t.engine.call('compliance:alerts', { limit: '' }, org.apiKey)).toEqual(all);
+    for (const limit of [' ', '0x2', '2e0']) {
+      const bad = await rejection(t.engine.call('compliance:alerts', { limit }, org.apiKey));
+      expect(bad.code, limit).toBe('VALIDATION_ERROR');
+    }
     // Only the operations' own names are operations.
     for (const name of ['constructor', 'toString', '__proto__']) {
       const err = await rejection(t.engine.call(name as 'billing:balance', {}, org.apiKey));

@@ -78,6 +78,10 @@ describe('desktop settings', () => {
       return 'accepted';
     };
     expect(bad({ services: { evolution: { url: 'javascript:alert(1)' } } })).toBe('VALIDATION_ERROR');
+    // The engine would refuse to start on it: the key goes in its own field.
+    expect(bad({ services: { evolution: { url: 'http://admin:key@127.0.0.1:8080' } } })).toBe(
+      'VALIDATION_ERROR',
+    );
     expect(bad({ services: { nope: { url: 'http://x' } } })).toBe('VALIDATION_ERROR');
     expect(
       bad({
