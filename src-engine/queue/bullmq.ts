@@ -441,6 +441,12 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       const base = this.ref(job);
       const entry: RunningJob = { started };
       this.running.set(id, entry);
+      if (job.repeatJobKey !== undefined && job.attemptsStarted <= 1) {
+        // A schedule's tick is made inside Redis, where no engine sees it queued: the engine that
+        // first takes it says so, as the embedded queue does when it queues a tick.
+        const runAt = job.timestamp + (job.opts.delay ?? 0);
+        events.emit({ type: 'job.queued', ...base, ts: job.timestamp, runAt });
+      }
       events.emit({ type: 'job.active', ...base, ts: started, attempt });
       let over = false;
       const attemptRun = runAttempt(

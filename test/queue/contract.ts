@@ -561,9 +561,17 @@ export function defineQueueContract(name: string, make: () => Promise<QueueHarne
       await q.schedule('test.cron', { key: 'monthly', cron: '0 0 1 * *', tz: 'America/Mexico_City' });
       expect((await q.schedules('test.cron')).map((x) => x.key).sort()).toEqual(['monthly', 'tick']);
       const got: unknown[] = [];
+      const events = recordEvents(q);
       q.process('test.cron', async (job) => void got.push(job.data));
       await until(() => got.length >= 2, 4500, 'two scheduled runs');
       expect(got[0]).toEqual({ kind: 'tick' });
+      // Each tick is announced queued once, before it runs, on both backends.
+      const ticks = [...new Set(events.filter((e) => e.type === 'job.completed').map((e) => e.jobId))];
+      expect(ticks.length).toBeGreaterThanOrEqual(2);
+      for (const jobId of ticks) {
+        const types = events.filter((e) => e.jobId === jobId).map((e) => e.type);
+        expect(types, jobId).toEqual(['job.queued', 'job.active', 'job.completed']);
+      }
       expect(await q.unschedule('test.cron', 'tick')).toBe(true);
       expect(await q.unschedule('test.cron', 'tick')).toBe(false);
       expect((await q.schedules('test.cron')).map((x) => x.key)).toEqual(['monthly']);
