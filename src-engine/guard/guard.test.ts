@@ -217,6 +217,17 @@ describe('the guard', () => {
     expect((await rejection(send(org.apiKey))).code).toBe('RATE_LIMITED');
   });
 
+  it('a command the credit guard refuses has counted against the rate limit', async () => {
+    const org = await t.org({ plan: 'free' }); // no credit
+    t.engine.db.sqlite.prepare(`UPDATE plans SET rate_limit_per_min = 2 WHERE id = 'free'`).run();
+    t.engine.db.sqlite
+      .prepare(`INSERT INTO usage_counters (org_id, cycle, messages_held, updated_at) VALUES (?, ?, 50, 0)`)
+      .run(org.orgId, t.engine.quotas.usage(org.orgId).cycle);
+    expect((await rejection(send(org.apiKey))).code).toBe('INSUFFICIENT_CREDITS');
+    expect((await rejection(send(org.apiKey))).code).toBe('INSUFFICIENT_CREDITS');
+    expect((await rejection(send(org.apiKey))).code).toBe('RATE_LIMITED');
+  });
+
   it('agent runs: the Free plan includes one per cycle, the next costs its price; paid plans are unlimited', async () => {
     const free = await t.org({ plan: 'free', credits: '1.5' });
     const run = (key: string) => t.engine.call('agents:run', { prompt: 'Resume las ventas' }, key);
