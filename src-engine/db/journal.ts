@@ -43,8 +43,9 @@ import type { Sqlite } from './connection.ts';
 
 export interface WriteJournal {
   /**
-   * Runs `work` as one unit of the open batch (opening one if needed), in its own savepoint: its writes
-   * are journaled before it returns. If it throws, it leaves nothing, in SQLite or the journal.
+   * Runs `work` as one unit of the open batch (opening one if needed): its writes are journaled before
+   * it returns. If it throws, it leaves nothing, in SQLite or the journal (one that throws after writing
+   * costs a replay of the batch: decide refusals before writing).
    */
   unit<T>(work: () => T): T;
   /** Commits the open batch, if any, and empties the journal. */
@@ -481,16 +482,33 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
     };
   }
 
-  const unitTx = raw.transaction((work: () => unknown) => {
+  /**
+   * A unit runs without a savepoint of its own: one costs 5-10 % of a guarded send (SQLite copies
+   * every page the unit changes into its undo journal first). A unit that throws after it wrote is
+   * undone by rolling the whole batch back and applying the journal's units again (recover()); the
+   * guard's refusals all come before its writes, so that is for unexpected failures only.
+   */
+  const runUnit = (work: () => unknown) => {
     const value = work();
-    // Checked before the append: better-sqlite3 rejects it after, rolling back what is journaled.
     if (typeof (value as { then?: unknown } | null)?.then === 'function') {
       throw new TypeError('A journaled unit cannot return a promise');
     }
     checkBatch();
     if (recorded.length > 0) append(recorded);
     return value;
-  });
+  };
+
+  /** Undoes a unit that wrote and then threw: the batch goes, and its journaled units come back. */
+  function dropBatchUnder(): void {
+    if (sqlite.inTransaction) st.rollback.run();
+    open = false;
+    if (units === 0) return; // nothing journaled since the last commit
+    try {
+      recover();
+    } catch {
+      // Owed: the next unit or commit tries again, and refuses until it works.
+    }
+  }
 
   return {
     replayed: opened.replayed,
@@ -514,17 +532,15 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
       inUnit = true;
       recorded = [];
       try {
-        const value = unitTx(work) as T;
+        const value = runUnit(work) as T;
         units++;
         return value;
       } catch (err) {
-        // Some errors (disk full, I/O) make SQLite roll back the whole batch, acknowledged units too.
-        if (open && !sqlite.inTransaction) {
-          try {
-            recover();
-          } catch {
-            // Owed: the next unit or commit tries again, and refuses until it works.
-          }
+        // The unit wrote before it failed, or SQLite rolled the whole batch back (disk full, I/O):
+        // acknowledged units are applied again from the journal.
+        if (open && (recorded.length > 0 || !sqlite.inTransaction)) {
+          inUnit = false;
+          dropBatchUnder();
         } else if (open && units === 0) {
           // A batch holding no unit would keep SQLite's write lock with nothing to commit.
           st.rollback.run();

@@ -148,20 +148,39 @@ describe('group commit with a write journal', () => {
     expect(committedRows()).toBe(8);
   });
 
-  it('commits at once at maxBatch units; a unit that throws leaves nothing and emits nothing', async () => {
-    const { g } = journaled({ maxBatch: 3 });
+  it('commits at once at maxBatch units; a unit that throws before writing leaves the batch as it was', async () => {
+    const { g, journal } = journaled({ maxBatch: 3 });
     await g.run(() => insert('a'));
     await expect(
       g.run(() => {
-        insert('b');
-        throw new Error('b fails after writing and emitting');
+        throw new Error('b is refused');
       }),
-    ).rejects.toThrow('b fails');
+    ).rejects.toThrow('b is refused');
     await g.run(() => insert('c'));
-    expect(committedRows()).toBe(0);
+    expect([committedRows(), journal.pending]).toEqual([0, 2]);
     await g.run(() => insert('d')); // the third kept unit
     expect(committedRows()).toBe(3);
     expect(seen.map((e) => e.event)).toEqual(['inserted a', 'inserted c', 'inserted d']);
+  });
+
+  it('a unit that throws after writing leaves nothing and emits nothing; the units before it stay', async () => {
+    const { g, journal } = journaled({ maxBatch: 10 });
+    await g.run(() => insert('a'));
+    await g.run(() => insert('b'));
+    await expect(
+      g.run(() => {
+        insert('c');
+        throw new Error('c fails after writing and emitting');
+      }),
+    ).rejects.toThrow('c fails');
+    // Without a savepoint per unit, the batch went and its journaled units were applied again.
+    expect(other.sqlite.prepare(`SELECT id FROM t ORDER BY id`).pluck().all()).toEqual(['a', 'b']);
+    expect(journal.pending).toBe(0);
+    await g.run(() => insert('d'));
+    await turn();
+    await turn();
+    expect(other.sqlite.prepare(`SELECT id FROM t ORDER BY id`).pluck().all()).toEqual(['a', 'b', 'd']);
+    expect(seen.map((e) => e.event)).toEqual(['inserted a', 'inserted b', 'inserted d']);
   });
 
   it('a failing COMMIT is retried after 1 s, then 2 s, 4 s...; new units neither commit nor log meanwhile', async () => {

@@ -20,7 +20,8 @@ import type { CommitEmitter } from '../events.ts';
  * (setImmediate, after the pending I/O callbacks, so requests read together are batched), or at once
  * when it reaches `maxBatch`. Work runs synchronously inside the transaction: it must not await.
  *
- * With a write journal (db/journal.ts; the engine holding the data-dir lock has one) a unit is
+ * With a write journal (db/journal.ts; the engine holding the data-dir lock has one) a unit has no
+ * savepoint (the journal undoes one that fails after writing by replaying its batch) and is
  * durable once its writes are journaled, so it settles at once, with its events, and the batch's
  * COMMIT holds nobody's answer. It comes at `maxBatch` units, or on a turn of the event loop that
  * brought no new unit, or once the batch is `maxDelayMs` (5) old: a caller that sends one command

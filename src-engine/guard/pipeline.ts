@@ -67,10 +67,11 @@ const withoutKey = (input: unknown) => {
 /**
  * The one pipeline every command passes, from IPC or HTTP, in this order: validate -> authenticate ->
  * idempotency -> plan limits -> rate limit -> credit guard -> reserve -> enqueue. The last three and
- * the idempotency record commit in one SQLite savepoint, so a request either leaves a queued job
- * with its hold and its key, or nothing at all. Commands share the transaction around those
- * savepoints (group-commit.ts); each answers only once it is durable: journaled (db/journal.ts), or
- * without a journal, once that transaction committed.
+ * the idempotency record are one unit of a SQLite transaction, so a request either leaves a queued
+ * job with its hold and its key, or nothing at all. Commands share the transaction (group-commit.ts);
+ * each answers only once it is durable: journaled (db/journal.ts), or without a journal, once that
+ * transaction committed. Refusals are decided before a command writes (a unit that fails after
+ * writing costs the journal a replay of its batch).
  */
 export function createGuard(deps: GuardDeps): Guard {
   const { idempotency } = deps;
@@ -96,7 +97,7 @@ export function createGuard(deps: GuardDeps): Guard {
   }
 
   /**
-   * Inside the (group) transaction, in the command's own savepoint. `limit` is the rate limit when it
+   * Inside the (group) transaction, as the command's own unit. `limit` is the rate limit when it
    * is decided at once; otherwise it was awaited before, and the checks before it are made again here
    * under the write lock: a twin request may have committed meanwhile, or earlier in the same batch.
    */

@@ -65,8 +65,8 @@ export interface RenewOptions {
 export interface Charges {
   /**
    * Counts the unit and holds its price if it is beyond the plan. Only inside the caller's transaction,
-   * without a savepoint of its own (one per guarded command saved): a failure part-way leaves what it
-   * wrote to the caller's rollback, so the caller must let its errors roll the transaction back.
+   * without a savepoint of its own. Its refusals (PLAN_LIMIT, INSUFFICIENT_CREDITS) come before it
+   * writes anything; an unexpected failure part-way leaves what it wrote to the caller's rollback.
    */
   admit(orgId: string, unit: Unit, opts: AdmitOptions): Admission;
   /**
@@ -120,11 +120,12 @@ export function createCharges(deps: {
                 (SELECT amount_micro FROM price_book WHERE key = '${u.price}') AS price_micro
          FROM organizations o WHERE id = ?`,
       ),
-      // Counts the unit and says how many there are now: one statement, not a read and a write.
-      hold: sqlite.prepare<[string, string, number], { used: number; held: number }>(
+      counted: sqlite.prepare<[string, string], { used: number; held: number }>(
+        `SELECT ${u.used} AS used, ${u.held} AS held FROM usage_counters WHERE org_id = ? AND cycle = ?`,
+      ),
+      hold: sqlite.prepare<[string, string, number]>(
         `INSERT INTO usage_counters (org_id, cycle, ${u.held}, updated_at) VALUES (?, ?, 1, ?)
-         ON CONFLICT(org_id, cycle) DO UPDATE SET ${u.held} = ${u.held} + 1, updated_at = excluded.updated_at
-         RETURNING ${u.used} AS used, ${u.held} AS held`,
+         ON CONFLICT(org_id, cycle) DO UPDATE SET ${u.held} = ${u.held} + 1, updated_at = excluded.updated_at`,
       ),
       // `own`: what this desktop did, apart from the org-wide count the hosted ledger may raise `used` to.
       settle: sqlite.prepare<{ done: number; at: number; org: string; cycle: string }>(
@@ -166,10 +167,11 @@ export function createCharges(deps: {
     const org = s.org.get(orgId);
     if (!org) throw new AppError('NOT_FOUND', `Organization ${orgId} not found`);
     const { cycle } = cycleAt(org.cycle_start, at);
-    // Counted before it is decided: a refusal below rolls the count back with the caller's transaction.
-    const after = s.hold.get(orgId, cycle, at)!;
+    // Decided before anything is written: a refusal leaves the caller's unit nothing to undo (the
+    // guard's journal undoes a unit that wrote and then failed by replaying its whole batch).
+    const before = s.counted.get(orgId, cycle);
     const included = unit === 'message' ? org.messages_included : org.ai_runs_included;
-    const counted = after.used + after.held - 1;
+    const counted = before ? before.used + before.held : 0;
     let reservationId: string | null = null;
     if (included !== null && counted >= included) {
       const price = org.price_micro;
@@ -190,6 +192,7 @@ export function createCharges(deps: {
         ...(opts.jobId ? { jobId: opts.jobId } : {}),
       }).id;
     }
+    s.hold.run(orgId, cycle, at);
     return { orgId, unit, cycle, free: reservationId === null, reservationId };
   }
 

@@ -12,6 +12,16 @@ const nested = sqlite.transaction((id: string) => {
   insert.run(id, -1, null, null);
   throw new Error('nested failure');
 });
+// A unit that fails after writing, first: it leaves nothing (a later one would have its batch replayed
+// and committed at once, and the crash below is meant to find the batch open).
+try {
+  journal.unit(() => {
+    insert.run('failed-unit', 0, null, null);
+    throw new Error('the whole unit fails');
+  });
+} catch {
+  process.stdout.write('failed unit refused\n');
+}
 for (let i = 0; i < Number(countArg); i++) {
   journal.unit(() => {
     insert.run(`item-${i}`, i, Buffer.from([i % 256, 1, 2]), 2n ** 60n + BigInt(i));
@@ -24,13 +34,5 @@ for (let i = 0; i < Number(countArg); i++) {
     }
   });
   process.stdout.write(`acked ${i}\n`);
-}
-try {
-  journal.unit(() => {
-    insert.run('failed-unit', 0, null, null);
-    throw new Error('the whole unit fails');
-  });
-} catch {
-  process.stdout.write('failed unit refused\n');
 }
 process.kill(process.pid, 'SIGKILL');

@@ -92,13 +92,16 @@ describe('the guard write journal', () => {
         throw new Error('refused');
       }),
     ).toThrow('refused');
+    // It wrote before it threw: the batch was rolled back and 'kept' applied again from the journal
+    // (and committed, so the journal starts afresh).
+    expect(itemIds()).toEqual(['kept']);
+    expect(journalText()).toBe('');
     // A statement that fails inside a unit that goes on is not recorded either.
     journal.unit(() => {
       expect(() => insert.run('kept', 3)).toThrow(/UNIQUE/);
       insert.run('also kept', 4);
     });
     expect(readJournal(journalText(), 0).flatMap((u) => u.writes.map((w) => w.args[0]))).toEqual([
-      'kept',
       'also kept',
     ]);
     journal.commit();
