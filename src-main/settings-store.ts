@@ -9,6 +9,7 @@ import {
   PacingSchema,
   SERVICES,
   SERVICES_WITH_SECRET,
+  SERVICE_SETTINGS,
   SettingsPatchSchema,
   type Pacing,
   type PublicSettings,
@@ -144,12 +145,19 @@ export function createSettingsStore(deps: {
     },
     engineEnv() {
       const env: Record<string, string> = {};
+      // A value the engine would refuse (saved by an older version) would stop every start, with the
+      // Settings screen that could mend it inside the app that does not start: it is left out.
+      const usable = (s: ServiceId, what: 'url' | 'secret', value: string) => {
+        if (SERVICE_SETTINGS[s][what].safeParse(value).success) return true;
+        deps.onError?.(new Error(`The saved ${what} of ${s} is not one the engine takes: left out`));
+        return false;
+      };
       for (const s of SERVICES) {
         const names = ENV_NAMES[s];
         const url = stored.services[s]?.url;
-        if (url) env[names.url] = url;
+        if (url && usable(s, 'url', url)) env[names.url] = url;
         const secret = names.secret && decrypt(s);
-        if (names.secret && secret) env[names.secret] = secret;
+        if (names.secret && secret && usable(s, 'secret', secret)) env[names.secret] = secret;
       }
       return { ...env, ...pacingEnv(stored.pacing) };
     },

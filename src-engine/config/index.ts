@@ -11,12 +11,11 @@ import {
   SmartSendSettingsSchema,
   type SmartSendSettings,
 } from '../contracts/smartsend.ts';
-import { NO_CREDENTIALS, numberFromText, withoutCredentials } from '../contracts/common.ts';
+import { HttpServiceUrlSchema, LedgerTokenSchema, numberFromText } from '../contracts/common.ts';
 
 const port = z.number().int().min(0).max(65535);
 const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
-/** An HTTP service's address (see withoutCredentials). */
-const serviceUrl = z.url({ protocol: /^https?$/ }).refine(withoutCredentials, NO_CREDENTIALS);
+const serviceUrl = HttpServiceUrlSchema;
 
 /**
  * Every setting, by the name of its environment variable. The same names are accepted as keys
@@ -63,7 +62,7 @@ export const CONFIG_VARS = {
   },
   LEDGER_URL: { schema: serviceUrl.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
   LEDGER_TOKEN: {
-    schema: z.string().min(16).optional(),
+    schema: LedgerTokenSchema.optional(),
     secret: true,
     doc: "This desktop's device token for the hosted ledger (names its org).",
   },

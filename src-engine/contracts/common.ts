@@ -30,6 +30,14 @@ export const withoutCredentials = (url: string): boolean => {
 };
 export const NO_CREDENTIALS = 'must not hold a user name or password: give credentials in their own setting';
 
+/** An HTTP service's address as the engine's configuration takes it (its own secret setting apart). */
+export const HttpServiceUrlSchema = z
+  .url({ protocol: /^https?$/ })
+  .refine(withoutCredentials, NO_CREDENTIALS);
+
+/** This desktop's device token for the hosted ledger (LEDGER_TOKEN). */
+export const LedgerTokenSchema = z.string().min(16);
+
 /** A page of a list, newest first; pass `nextCursor` back as `cursor` for the next page. */
 export const pageOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() });

@@ -4,7 +4,7 @@
 // Plain zod, no electron: main and renderer both import it.
 import { z } from 'zod';
 import { QuietHoursSchema } from './smartsend.ts';
-import { NO_CREDENTIALS, withoutCredentials } from './common.ts';
+import { HttpServiceUrlSchema, LedgerTokenSchema, NO_CREDENTIALS, withoutCredentials } from './common.ts';
 
 export {
   CHANNEL_PATTERN,
@@ -20,12 +20,41 @@ export type ServiceId = z.infer<typeof ServiceIdSchema>;
 /** Services that take a key or token besides their address. */
 export const SERVICES_WITH_SECRET: readonly ServiceId[] = ['evolution', 'chatwoot', 'ledger'];
 
-const ServiceUrlSchema = z
-  .string()
-  .trim()
-  .max(500)
-  .regex(/^(https?|tcp|unix|npipe):\/\/\S+$/, 'http(s)://, tcp://, unix:// or npipe:// address')
-  .refine(withoutCredentials, NO_CREDENTIALS);
+const setting = (schema: z.ZodType<string, string>) => z.string().trim().max(500).pipe(schema);
+const KeySchema = z.string().min(1).max(500);
+
+/**
+ * What each service's address and key may be: what the engine's configuration accepts for them
+ * (config/index.ts), so a setting saved here never stops the next start.
+ */
+export const SERVICE_SETTINGS = {
+  ollama: { url: setting(HttpServiceUrlSchema), secret: KeySchema },
+  kokoro: { url: setting(HttpServiceUrlSchema), secret: KeySchema },
+  evolution: { url: setting(HttpServiceUrlSchema), secret: KeySchema },
+  chatwoot: { url: setting(HttpServiceUrlSchema), secret: KeySchema },
+  ledger: { url: setting(HttpServiceUrlSchema), secret: LedgerTokenSchema.max(500) },
+  docker: {
+    url: setting(
+      z
+        .string()
+        .regex(
+          /^(https?|tcp|unix|npipe|ssh):\/\/\S+$/,
+          'tcp://, unix://, npipe://, ssh:// or http(s):// address',
+        )
+        .refine(withoutCredentials, NO_CREDENTIALS),
+    ),
+    secret: KeySchema,
+  },
+} as const satisfies Record<ServiceId, { url: z.ZodType<string, string>; secret: z.ZodType<string, string> }>;
+
+const serviceChange = (s: ServiceId) =>
+  z
+    .object({
+      url: SERVICE_SETTINGS[s].url.nullable().optional(),
+      secret: SERVICE_SETTINGS[s].secret.nullable().optional(),
+    })
+    .strict()
+    .optional();
 
 const range = (min: number, max: number) =>
   z
@@ -79,15 +108,15 @@ export type PublicSettings = z.infer<typeof PublicSettingsSchema>;
 export const SettingsPatchSchema = z
   .object({
     services: z
-      .partialRecord(
-        ServiceIdSchema,
-        z
-          .object({
-            url: ServiceUrlSchema.nullable().optional(),
-            secret: z.string().min(1).max(500).nullable().optional(),
-          })
-          .strict(),
-      )
+      .object({
+        ollama: serviceChange('ollama'),
+        kokoro: serviceChange('kokoro'),
+        evolution: serviceChange('evolution'),
+        chatwoot: serviceChange('chatwoot'),
+        ledger: serviceChange('ledger'),
+        docker: serviceChange('docker'),
+      })
+      .strict()
       .optional(),
     pacing: PacingSchema.optional(),
     language: LanguageSchema.optional(),

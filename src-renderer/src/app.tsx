@@ -80,20 +80,21 @@ function useApplyBranding() {
 }
 
 /**
- * The desktop settings (services, pacing) are loaded once, in Electron only; the main process is told
- * the language chosen here (at start and on each change), so the tray and notifications speak it too.
+ * The desktop settings (services, pacing) are loaded once, in Electron only. A language the user chose
+ * (Settings saves it there, for the tray and notifications too) is the UI's; until one is chosen the
+ * UI has its own default and the tray the OS's language.
  */
 function useDesktopSettings() {
   const bridge = useBridge();
   const load = useSettings((s) => s.load);
-  const save = useSettings((s) => s.save);
-  const lang = useUi((s) => s.lang);
+  const chosen = useSettings((s) => s.settings?.language ?? null);
+  const setLang = useUi((s) => s.setLang);
   useEffect(() => {
     if (bridge) void load(bridge);
   }, [bridge, load]);
   useEffect(() => {
-    if (bridge) void save(bridge, { language: lang });
-  }, [bridge, save, lang]);
+    if (chosen) setLang(chosen);
+  }, [chosen, setLang]);
 }
 
 function Sidebar() {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SMARTSEND_ENV } from '../../src-engine/contracts/smartsend.ts';
+import { loadConfig } from '../../src-engine/config/index.ts';
 import { AppError } from '../../src-engine/errors.ts';
 import { createSettingsStore, pacingEnv } from '../../src-main/settings-store.ts';
 import { fakeSafeStorage, memoryFile } from './fake-electron.ts';
@@ -28,14 +29,14 @@ describe('desktop settings', () => {
     const store = createSettingsStore({ file: memoryFile(), box: fakeSafeStorage() });
     store.set({
       services: {
-        ledger: { url: 'https://ledger.example', secret: 'k1' },
+        ledger: { url: 'https://ledger.example', secret: 'device-token-0001' },
         ollama: { url: 'http://gpu:11434' },
       },
     });
     store.set({ services: { ledger: { url: 'https://ledger2.example' } } });
     expect(store.engineEnv()).toMatchObject({
       LEDGER_URL: 'https://ledger2.example',
-      LEDGER_TOKEN: 'k1',
+      LEDGER_TOKEN: 'device-token-0001',
       OLLAMA_URL: 'http://gpu:11434',
     });
     const cleared = store.set({ services: { ledger: { secret: null }, ollama: { url: null } } });
@@ -95,6 +96,30 @@ describe('desktop settings', () => {
       }),
     ).toBe('VALIDATION_ERROR');
     expect(bad({ services: { docker: { url: 'unix:///var/run/docker.sock' } } })).toBe('accepted');
+    // What the engine's configuration refuses is refused here too: saved, it would stop the next start.
+    expect(bad({ services: { ollama: { url: 'tcp://192.168.1.20:11434' } } })).toBe('VALIDATION_ERROR');
+    expect(bad({ services: { ledger: { url: 'https://ledger.example', secret: 'abc123' } } })).toBe(
+      'VALIDATION_ERROR',
+    );
+    expect(bad({ services: { ollama: { url: ' http://gpu:11434 ' } } })).toBe('accepted');
+    expect(() => loadConfig({ ...store.engineEnv(), AGENCIA_DATA_DIR: '/nonexistent' })).not.toThrow();
+  });
+
+  it('leaves out a saved value the engine would refuse (an older version saved it), so the app starts', () => {
+    const errors: unknown[] = [];
+    const store = createSettingsStore({
+      file: memoryFile(
+        JSON.stringify({
+          services: { ollama: { url: 'tcp://gpu:11434' }, kokoro: { url: 'http://voice:8880' } },
+        }),
+      ),
+      box: fakeSafeStorage(),
+      onError: (e) => errors.push(e),
+    });
+    const env = store.engineEnv();
+    expect(env).toEqual({ KOKORO_URL: 'http://voice:8880' });
+    expect(() => loadConfig({ ...env, AGENCIA_DATA_DIR: '/nonexistent' })).not.toThrow();
+    expect(String(errors[0])).toMatch(/url of ollama/);
   });
 
   it('starts from defaults when the file is damaged or a key cannot be decrypted', () => {

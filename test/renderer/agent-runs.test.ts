@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src-engine/contracts/agents.ts';
 import { formatClock } from '../../src-renderer/src/format.ts';
 import { es } from '../../src-renderer/src/i18n/es.ts';
-import { logLine, runLogLines, useRuns } from '../../src-renderer/src/state/agent-runs.tsx';
+import { EARLY_RUNS_MAX, logLine, runLogLines, useRuns } from '../../src-renderer/src/state/agent-runs.tsx';
 
 const text = (id: string) => {
   const entry = useRuns.getState().runs.find((r) => r.id === id)!;
@@ -41,6 +41,21 @@ describe('agent runs in the UI', () => {
     expect(text('early')).toBe('intro\nllm    first\ntool   second\nrunner third');
     expect(useRuns.getState().selected).toBe('early');
     expect(useRuns.getState().early.size).toBe(0);
+  });
+
+  it('holds early lines of a bounded number of runs: runs started elsewhere never fill the memory', () => {
+    const { log, open, early } = useRuns.getState();
+    for (let r = 0; r < EARLY_RUNS_MAX + 50; r++) {
+      for (let seq = 1; seq <= 3; seq++) log(`api-run-${r}`, seq, logLine('llm', `line ${seq}`));
+    }
+    expect(early.size).toBe(EARLY_RUNS_MAX);
+    // The newest are kept (a run just started here is among them).
+    expect(early.get(`api-run-${EARLY_RUNS_MAX + 49}`)).toHaveLength(3);
+    expect(early.has('api-run-0')).toBe(false);
+    // Opening a run from the list reads its stored log: its held lines are let go.
+    open(run({ id: `api-run-${EARLY_RUNS_MAX + 49}` }), ['intro']);
+    expect(early.has(`api-run-${EARLY_RUNS_MAX + 49}`)).toBe(false);
+    early.clear();
   });
 
   it('writes a line per change of state, and the outcome once the run ends', () => {

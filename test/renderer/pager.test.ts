@@ -51,6 +51,26 @@ describe('the paged list state', () => {
     expect(s.calls).toHaveLength(0);
   });
 
+  it('a "more" asked while a refresh is on its way asks nothing (it would page on from the old list)', async () => {
+    const s = server();
+    const { pager } = pagerOn(s);
+    void pager.reload();
+    await s.answer();
+    for (let i = 0; i < 2; i++) {
+      void pager.loadMore();
+      await s.answer();
+    }
+    expect(pager.state.items).toHaveLength(6);
+    void pager.reload();
+    void pager.loadMore();
+    expect(s.calls.map((c) => c.cursor)).toEqual([undefined]);
+    await s.answer();
+    expect(pager.state.items).toEqual(['item-0', 'item-1']);
+    void pager.loadMore();
+    await s.answer();
+    expect(pager.state.items).toEqual(['item-0', 'item-1', 'item-2', 'item-3']);
+  });
+
   it('a refresh that overtakes a "more" neither skips nor repeats a page', async () => {
     const s = server();
     const { pager } = pagerOn(s);

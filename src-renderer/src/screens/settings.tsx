@@ -19,11 +19,18 @@ import { useBranding, useBrandingRevision } from '../state/branding.ts';
 function LanguageCard() {
   const t = useT();
   const { lang, setLang } = useUi();
+  const bridge = useBridge();
+  const save = useSettings((s) => s.save);
+  const choose = (l: Locale) => {
+    setLang(l);
+    // In the desktop app the tray and notifications follow a language the user chose (the OS's until then).
+    if (bridge) void save(bridge, { language: l });
+  };
   return (
     <Card title={t.settings.language}>
       <label>
         {t.settings.language}
-        <select value={lang} onChange={(e) => setLang(e.target.value as Locale)} aria-describedby="lang-hint">
+        <select value={lang} onChange={(e) => choose(e.target.value as Locale)} aria-describedby="lang-hint">
           {LOCALES.map((l) => (
             <option key={l} value={l}>
               {t.language[l]}

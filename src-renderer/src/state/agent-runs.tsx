@@ -30,6 +30,11 @@ const STREAM_COLOUR: Record<CageLogStream, string> = {
 };
 /** Log lines of runs not yet in the list (a run may log before its start answer is back), per run. */
 const EARLY_LINES_MAX = 1000;
+/**
+ * Runs whose early lines are held. Runs started elsewhere (CLI, HTTP API) log to this window too and
+ * are never added: the oldest make room, so they cannot fill the window's memory.
+ */
+export const EARLY_RUNS_MAX = 16;
 /** Stored log lines read back per request. */
 const LOG_PAGE = 1000;
 /** Polling is the fallback; the run's own events drive the updates. */
@@ -112,6 +117,7 @@ export const useRuns = create<RunsState>()((set, get) => ({
     const buffer = new TerminalBuffer();
     buffer.writeLines(intro);
     const entry: RunEntry = { id: run.id, prompt: run.prompt, run, buffer, lastSeq: 0 };
+    get().early.delete(run.id); // its stored log is read in full (catchUp)
     set((s) => ({ runs: [...s.runs, entry], selected: run.id }));
     return entry;
   },
@@ -129,8 +135,14 @@ export const useRuns = create<RunsState>()((set, get) => ({
       entry.buffer.writeLines([line]);
       return;
     }
-    const held = get().early.get(runId) ?? [];
-    if (held.length < EARLY_LINES_MAX) get().early.set(runId, [...held, { seq, line }]);
+    const { early } = get();
+    const held = early.get(runId);
+    if (held) {
+      if (held.length < EARLY_LINES_MAX) held.push({ seq, line });
+      return;
+    }
+    if (early.size >= EARLY_RUNS_MAX) early.delete(early.keys().next().value!);
+    early.set(runId, [{ seq, line }]);
   },
   async catchUp(runId, read) {
     const entry = get().runs.find((r) => r.id === runId);

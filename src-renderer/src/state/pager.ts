@@ -57,6 +57,8 @@ export function createPager<T>(deps: {
     async reload(keep = false) {
       const gen = ++generation;
       const want = keep ? state.items.length : 0;
+      // A "more" asked before this lands would page on from the old list's cursor (a skipped page).
+      cursor = undefined;
       try {
         let { items, next } = await deps.fetchPage(undefined);
         for (let n = 1; next !== undefined && items.length < want && n < maxPages; n++) {
