@@ -77,8 +77,18 @@ export async function push(
     const locked = await lockOrgs(tx, [device.orgId]);
     const rejected: PushResponse['rejected'] = [];
     const drafts: TransferDraft[] = [];
+    // An id already stored is judged as a repeat (accepted again, or a conflict) before the timestamp
+    // bounds: an answer lost and then 35 days offline must not turn a billed entry into "rejected".
+    const ids = req.entries.map((e) => e.id);
+    const stored = new Set(
+      ids.length === 0
+        ? []
+        : (await tx.select({ id: transfers.id }).from(transfers).where(inArray(transfers.id, ids))).map(
+            (r) => r.id,
+          ),
+    );
     for (const e of req.entries) {
-      const problem = ownIdProblem(e.id) ?? timestampProblem(e.createdAt, now);
+      const problem = ownIdProblem(e.id) ?? (stored.has(e.id) ? null : timestampProblem(e.createdAt, now));
       if (problem) {
         rejected.push({ id: e.id, seq: e.seq, error: 'VALIDATION_ERROR', message: problem });
         continue;

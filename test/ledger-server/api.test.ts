@@ -180,6 +180,20 @@ describe.each(BACKENDS)('hosted ledger API on %s', (backend) => {
     const r3 = await push(token, { lastPushedSeq: 2, entries: [] });
     expect(r3.body.lastPushedSeq).toBe(8);
 
+    // A stored entry sent again after 36 days offline (its answer was lost) is a repeat, not "too old";
+    // another body under its id is still a conflict.
+    clock.set(now + 36 * 86_400_000);
+    const late = await push(token, {
+      lastPushedSeq: 8,
+      entries: [batch[0]!, { ...batch[1]!, amountMicro: 7 }],
+    });
+    expect(late.body.accepted).toEqual([batch[0]!.id]);
+    expect(late.body.rejected).toEqual([
+      { id: batch[1]!.id, seq: batch[1]!.seq, error: 'CONFLICT', message: expect.any(String) },
+    ]);
+    expect(late.body.balanceMicro).toBe(10 * C - 250_000);
+    clock.set(now);
+
     // Bounds of the request itself.
     expect((await push(token, { lastPushedSeq: 8, entries: usageEntries(1001, 9, now) })).status).toBe(400);
     const unordered = [...usageEntries(2, 20, now)].reverse();

@@ -241,6 +241,33 @@ describe('ledger sync', () => {
     expect(desk.events.filter((e) => e.type === 'alert.raised')).toEqual([]);
   });
 
+  it('usage written while the clock ran ahead, pushed after it was put right: sent at the time it is now', async () => {
+    desk.dispose();
+    let fast = 0;
+    let pushes = 0;
+    desk = testDesktop({
+      url: server.url,
+      token: (await admin.issueDevice(orgId, 'clock put right')).token,
+      now: () => Date.now() + fast,
+      fetch: (url, init) => {
+        if (String(url).includes('/v1/sync/push')) pushes++;
+        return fetch(url, init);
+      },
+    });
+    await admin.topUp(orgId, 1 * C);
+    await desk.sync.run();
+    fast = 2 * 3_600_000; // offline, two hours fast: the entry is stamped then
+    const ahead = desk.use(orgId, 1);
+    fast = 0; // the clock is put right before the next sync
+    pushes = 0;
+    // It went out stamped two hours ahead on every push (the offset now measured is ~0), was refused
+    // each time, and the run pushed it 100 times; now it goes at this clock's time, once.
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 1, rejected: 0 });
+    expect(pushes).toBe(1);
+    expect([...(await serverUsageIds(server, orgId)).keys()]).toEqual(expect.arrayContaining(ahead));
+    expect(outboxSize(desk.sqlite)).toBe(0);
+  });
+
   it('local usage not yet acknowledged stays counted: local = server balance - unpushed usage', async () => {
     await desk.sync.run();
     await admin.topUp(orgId, 3 * C);

@@ -154,15 +154,20 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
     let pushed = 0;
     const rejected: Rejection[] = [];
     let offset = lastClockOffset();
+    /** Entries already sent again in this run after a refusal as ahead: once is enough. */
+    const resent = new Set<string>();
     for (let batch = 0; batch < maxBatches; batch++) {
       const rows = st.outboxBatch.all(orgId, SYNC_PUSH_MAX);
       // An entry's time goes on the server's clock once, at its first push, and stays: a repeated push
       // (after a lost answer) must have the same body. A clock within a minute of the server's is left
       // alone (the server allows 5): the entry keeps exactly its local time, as before this correction.
       const shift = Math.abs(offset) < 60_000 ? 0 : offset;
+      const localNow = now();
       const entries = commit(() =>
         rows.map((r) => {
-          const at = r.pushed_created_at ?? r.created_at - shift;
+          // Never later than this clock's now: an entry stamped while the clock ran ahead, corrected
+          // since, would be ahead of the server on every offset measured from now on.
+          const at = r.pushed_created_at ?? Math.min(r.created_at, localNow) - shift;
           if (r.pushed_created_at === null) st.setPushTime.run(at, r.id);
           return toPushEntry(r, at);
         }),
@@ -177,7 +182,8 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
       // Refused as ahead of the server's clock (the offset was not known yet, or the clock jumped): not
       // stored there, so they stay and go again on the clock just measured.
       const ahead = (r: Rejection) => (pushedAt.get(r.id) ?? 0) > res.serverTime + SYNC_MAX_SKEW_MS;
-      const again = res.rejected.filter(ahead);
+      const again = res.rejected.filter((r) => ahead(r) && !resent.has(r.id));
+      for (const r of again) resent.add(r.id);
       const settled = commit(() => {
         let n = 0;
         for (const id of res.accepted) n += st.settle.run(id).changes;
