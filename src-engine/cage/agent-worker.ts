@@ -16,6 +16,7 @@ import type { Admission, Charges } from '../ledger/charges.ts';
 import type { Logger } from '../logger.ts';
 import { UnrecoverableError } from '../queue/errors.ts';
 import type { ActiveJob, JobQueue, Worker } from '../queue/port.ts';
+import { within } from '../within.ts';
 import type { CageEngine } from './cage-engine.ts';
 
 export const AGENT_RUN_QUEUE = 'agent.run';
@@ -33,6 +34,8 @@ const ALERT_MAX_CHARS = 500;
 const RUN_HOLD_MARGIN_MS = 3_600_000;
 /** The queue's longest attempt timeout (a day). */
 const MAX_JOB_TIMEOUT_MS = 86_400_000;
+/** How long the start waits for Docker to list the cages a dead engine left (they go at a later start). */
+const REAP_TIMEOUT_MS = 10_000;
 
 export type AgentEvent = AgentLogEvent | AgentStatusEvent;
 
@@ -60,6 +63,8 @@ export interface AgentWorkerDeps {
   defaultModel?: string;
   /** Log lines stored per run; the rest are streamed live but not kept (one line says so). */
   maxLogLinesPerRun?: number;
+  /** How long recover() waits for Docker to list the cages left behind (default 10 s). */
+  reapTimeoutMs?: number;
 }
 
 export interface AgentWorker {
@@ -158,7 +163,11 @@ export function createRunSettlement(deps: RunSettlementDeps): RunSettlement {
       changed = sqlite
         .transaction(() => {
           const updated = st.finish.run({ id: row.id, from, at, ...ending }).changes === 1;
-          if (updated) charges.settle(admissionOf(row), ending.status === 'success' ? 'success' : 'failure');
+          // Settled as the row is now, not as it was read when the run started: a ledger sync may have
+          // moved the run to another cycle's counters meanwhile (authority.ts, moveCycle).
+          const current = updated ? st.get.get(row.id) : undefined;
+          if (current)
+            charges.settle(admissionOf(current), ending.status === 'success' ? 'success' : 'failure');
           return updated;
         })
         .immediate();
@@ -326,7 +335,9 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
     async recover() {
       const reaped = new Set<string>();
       try {
-        for (const c of await cage.reap()) if (c.runId) reaped.add(c.runId);
+        // Bounded: a Docker that takes connections and never answers must not hold the engine's start.
+        for (const c of await within(cage.reap(), deps.reapTimeoutMs ?? REAP_TIMEOUT_MS))
+          if (c.runId) reaped.add(c.runId);
       } catch (err) {
         // Its runs are ended all the same; their containers go at the next start that reaches Docker.
         log.warn({ err }, 'could not reap the cages of the last run of the engine');

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -264,6 +268,46 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
     expect(row(sqlite, queued).status).toBe('cancelled');
   });
 
+  it('settles a run under the cycle it carries when it ends: a ledger sync may have moved it meanwhile', async () => {
+    sim.script(MODEL, { type: 'hang' });
+    const id = await submit(t, org, { prompt: 'wait for the sync', maxSteps: 2 });
+    await until(() =>
+      events.some((e) => e.type === 'agent.log' && e.runId === id && e.text.startsWith('→ step 1')),
+    );
+    const counters = (cycle: string) =>
+      sqlite
+        .prepare<[string, string], { ai_runs_held: number; ai_runs: number }>(
+          `SELECT ai_runs_held, ai_runs FROM usage_counters WHERE org_id = ? AND cycle = ?`,
+        )
+        .get(org.orgId, cycle);
+    const { cycle } = sqlite
+      .prepare<[string], { cycle: string }>(`SELECT cycle FROM agent_runs WHERE id = ?`)
+      .get(id)!;
+    const held = counters(cycle)!.ai_runs_held;
+    // What the sync's cycle move does (ledger/sync/authority.ts): the counters and the runs under way
+    // take the server's label.
+    sqlite.transaction(() => {
+      sqlite
+        .prepare(`UPDATE usage_counters SET cycle = 'moved' WHERE org_id = ? AND cycle = ?`)
+        .run(org.orgId, cycle);
+      sqlite
+        .prepare(`UPDATE agent_runs SET cycle = 'moved' WHERE org_id = ? AND cycle = ?`)
+        .run(org.orgId, cycle);
+    })();
+    expect(worker.cancel(id)).toBe(true);
+    expect((await ended(t, org, id)).status).toBe('cancelled');
+    // The run gave its count back under the label it carries now (settled under the old one, it
+    // stayed held for good: a Free org's included run used up by a cancelled run).
+    expect(counters('moved')!.ai_runs_held).toBe(held - 1);
+    // Back under the engine's own cycle, for the tests after this one.
+    sqlite
+      .prepare(`UPDATE usage_counters SET cycle = ? WHERE org_id = ? AND cycle = 'moved'`)
+      .run(cycle, org.orgId);
+    sqlite
+      .prepare(`UPDATE agent_runs SET cycle = ? WHERE org_id = ? AND cycle = 'moved'`)
+      .run(cycle, org.orgId);
+  });
+
   it('recover() ends the runs a crashed engine left running, removes their cages and releases their holds', async () => {
     await t.engine.queue.pause('agent.run');
     const id = await submit(t, org, { prompt: 'crash during me', maxSteps: 2 });
@@ -310,6 +354,37 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
         pendingMicro: 0,
       });
     });
+  });
+
+  it('recover() gives up on a Docker that takes the connection and never answers: the start goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hung-docker-'));
+    const sock = join(dir, 'docker.sock');
+    const hung = createServer((c) => c.on('data', () => {}));
+    await new Promise<void>((r) => hung.listen(sock, r));
+    try {
+      const silent = cageEngine(createDockerClient(`unix://${sock}`), sim.url, {
+        image: cageImage,
+        engineId: 'agent-worker-hung',
+      });
+      const w = createAgentWorker({
+        sqlite,
+        queue: t.engine.queue,
+        cage: silent,
+        charges: createCharges({ sqlite, ledger }),
+        compliance: t.engine.compliance,
+        events: createEventBus<Event>(),
+        txEvents: createCommitEmitter(createEventBus<Event>(), () => sqlite.inTransaction),
+        log: quietLog,
+        defaultModel: MODEL,
+        reapTimeoutMs: 300,
+      });
+      const started = performance.now();
+      expect(await w.recover()).toBe(0);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      hung.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stores and streams 100,000 lines of a runner intact and in order', async () => {
