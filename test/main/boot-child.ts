@@ -27,7 +27,7 @@ const result = {
   balance: await invoke('billing:balance', {}),
   foreign: await invoke('billing:balance', {}, 'https://evil.example/'),
   invalid: await invoke('whatsapp:send', { to: 'x' }),
-  secret: await invoke('settings:set', { services: { ledger: { secret: 'k' } } }),
+  secret: await invoke('settings:set', { services: { ledger: { secret: 'device-token-0001' } } }),
   closePrevented: false,
   calls: [] as string[],
 };
