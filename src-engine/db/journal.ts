@@ -483,7 +483,7 @@ export function openWriteJournal(sqlite: Sqlite, dbFile: string): WriteJournal &
   }
 
   /**
-   * A unit runs without a savepoint of its own: one costs 5-10 % of a guarded send (SQLite copies
+   * A unit runs without a savepoint of its own: one cost 12-16 % of a guarded send (SQLite copies
    * every page the unit changes into its undo journal first). A unit that throws after it wrote is
    * undone by rolling the whole batch back and applying the journal's units again (recover()); the
    * guard's refusals all come before its writes, so that is for unexpected failures only.
