@@ -75,26 +75,40 @@ const sameBody = (row: TransferRow, d: TransferDraft) =>
   row.source === d.source &&
   (d.source === 'server' || row.clientCreatedAt === (d.clientCreatedAt ?? null));
 
+/** The stored transfers among `ids`, by id. */
+export async function knownTransfers(
+  tx: LedgerDb,
+  ids: readonly string[],
+): Promise<Map<string, TransferRow>> {
+  const unique = [...new Set(ids)];
+  const known = new Map<string, TransferRow>();
+  for (let i = 0; i < unique.length; i += 5000) {
+    const rows = await tx
+      .select()
+      .from(transfers)
+      .where(inArray(transfers.id, unique.slice(i, i + 5000)));
+    for (const r of rows) known.set(r.id, r);
+  }
+  return known;
+}
+
 /**
  * Posts transfers in the caller's transaction; every org named must be locked (`locked`). Returns one
- * outcome per draft, in order. Batches of any size cost a handful of statements.
+ * outcome per draft, in order. Batches of any size cost a handful of statements. `known`: what
+ * knownTransfers() answered for the drafts' ids, when the caller has already asked (it is added to).
  */
 export async function postTransfers(
   tx: LedgerDb,
   locked: ReadonlyMap<string, OrgRow>,
   drafts: readonly TransferDraft[],
   now: number,
+  known?: Map<string, TransferRow>,
 ): Promise<PostOutcome[]> {
   if (drafts.length === 0) return [];
-  const ids = [...new Set(drafts.map((d) => d.id))];
-  const known = new Map<string, TransferRow>();
-  for (let i = 0; i < ids.length; i += 5000) {
-    const rows = await tx
-      .select()
-      .from(transfers)
-      .where(inArray(transfers.id, ids.slice(i, i + 5000)));
-    for (const r of rows) known.set(r.id, r);
-  }
+  known ??= await knownTransfers(
+    tx,
+    drafts.map((d) => d.id),
+  );
 
   const outcomes: PostOutcome[] = [];
   const fresh: TransferRow[] = [];

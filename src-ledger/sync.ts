@@ -16,6 +16,7 @@ import type { DeviceIdentity } from './auth.ts';
 import {
   creditBalance,
   cycleOf,
+  knownTransfers,
   lockOrgs,
   orgDelta,
   planById,
@@ -79,16 +80,12 @@ export async function push(
     const drafts: TransferDraft[] = [];
     // An id already stored is judged as a repeat (accepted again, or a conflict) before the timestamp
     // bounds: an answer lost and then 35 days offline must not turn a billed entry into "rejected".
-    const ids = req.entries.map((e) => e.id);
-    const stored = new Set(
-      ids.length === 0
-        ? []
-        : (await tx.select({ id: transfers.id }).from(transfers).where(inArray(transfers.id, ids))).map(
-            (r) => r.id,
-          ),
+    const known = await knownTransfers(
+      tx,
+      req.entries.map((e) => e.id),
     );
     for (const e of req.entries) {
-      const problem = ownIdProblem(e.id) ?? (stored.has(e.id) ? null : timestampProblem(e.createdAt, now));
+      const problem = ownIdProblem(e.id) ?? (known.has(e.id) ? null : timestampProblem(e.createdAt, now));
       if (problem) {
         rejected.push({ id: e.id, seq: e.seq, error: 'VALIDATION_ERROR', message: problem });
         continue;
@@ -105,7 +102,7 @@ export async function push(
         clientCreatedAt: e.createdAt,
       });
     }
-    const outcomes = await postTransfers(tx, locked, drafts, now);
+    const outcomes = await postTransfers(tx, locked, drafts, now, known);
     const accepted: string[] = [];
     outcomes.forEach((o, i) => {
       const d = drafts[i]!;
