@@ -15,7 +15,6 @@ import { HttpServiceUrlSchema, LedgerTokenSchema, numberFromText } from '../cont
 
 const port = z.number().int().min(0).max(65535);
 const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
-const serviceUrl = HttpServiceUrlSchema;
 
 /**
  * Every setting, by the name of its environment variable. The same names are accepted as keys
@@ -48,19 +47,25 @@ export const CONFIG_VARS = {
     schema: numberFromText(z.number().int().min(1000).max(600_000).default(30_000)),
     doc: 'How long a running job is leased before another worker may take it (crash recovery).',
   },
-  OLLAMA_URL: { schema: serviceUrl.default('http://127.0.0.1:11434'), doc: 'Ollama (local LLM).' },
-  KOKORO_URL: { schema: serviceUrl.default('http://127.0.0.1:8880'), doc: 'Kokoro-FastAPI (local voice).' },
+  OLLAMA_URL: { schema: HttpServiceUrlSchema.default('http://127.0.0.1:11434'), doc: 'Ollama (local LLM).' },
+  KOKORO_URL: {
+    schema: HttpServiceUrlSchema.default('http://127.0.0.1:8880'),
+    doc: 'Kokoro-FastAPI (local voice).',
+  },
   EVOLUTION_URL: {
-    schema: serviceUrl.optional(),
+    schema: HttpServiceUrlSchema.optional(),
     doc: 'Evolution API v2 (WhatsApp). Unset = WhatsApp disabled.',
   },
-  CHATWOOT_URL: { schema: serviceUrl.optional(), doc: 'Chatwoot for human handoff (optional).' },
+  CHATWOOT_URL: { schema: HttpServiceUrlSchema.optional(), doc: 'Chatwoot for human handoff (optional).' },
   CHATWOOT_TOKEN: {
     schema: z.string().min(1).optional(),
     secret: true,
     doc: 'Chatwoot user access token (`api_access_token` header) for the handoff.',
   },
-  LEDGER_URL: { schema: serviceUrl.optional(), doc: 'Hosted ledger API. Unset = local ledger only.' },
+  LEDGER_URL: {
+    schema: HttpServiceUrlSchema.optional(),
+    doc: 'Hosted ledger API. Unset = local ledger only.',
+  },
   LEDGER_TOKEN: {
     schema: LedgerTokenSchema.optional(),
     secret: true,
