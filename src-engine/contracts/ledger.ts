@@ -27,6 +27,15 @@ export const LedgerKindSchema = z.enum([
 ]);
 export type LedgerKind = z.infer<typeof LedgerKindSchema>;
 
+/**
+ * The signed change a transfer makes to its org's credit. A transfer's `amountMicro` is signed only
+ * for ADJUSTMENT; TOPUP and COMMISSION bring credit in, every other kind takes it out.
+ */
+export function orgDelta(kind: LedgerKind, amountMicro: number): number {
+  if (kind === 'ADJUSTMENT') return amountMicro;
+  return kind === 'TOPUP' || kind === 'COMMISSION' ? amountMicro : -amountMicro;
+}
+
 /** Kinds a captured reservation may post. */
 export const UsageKindSchema = z.enum(['USAGE_MESSAGE', 'USAGE_AGENT']);
 export type UsageKind = z.infer<typeof UsageKindSchema>;

@@ -1,4 +1,4 @@
-import type { LedgerKind } from '../contracts/ledger.ts';
+import { orgDelta, type LedgerKind } from '../contracts/ledger.ts';
 
 /*
  * Accounts. Every entry moves money between an org's credit account and one system account, so each
@@ -24,15 +24,6 @@ export const SYSTEM_ACCOUNTS = {
 } as const satisfies Record<LedgerKind, string>;
 
 export const orgAccount = (orgId: string): string => `org:${orgId}:credits`;
-
-/** Kinds that credit the org (money in); the rest debit it. ADJUSTMENT follows its sign. */
-const CREDITS_ORG: ReadonlySet<LedgerKind> = new Set(['TOPUP', 'COMMISSION']);
-
-/** The signed change a transfer makes to the org's account. `amountMicro` is signed only for ADJUSTMENT. */
-export function orgDelta(kind: LedgerKind, amountMicro: number): number {
-  if (kind === 'ADJUSTMENT') return amountMicro;
-  return CREDITS_ORG.has(kind) ? amountMicro : -amountMicro;
-}
 
 /** The two entries of a transfer: [account, signed amount], summing to zero. */
 export function transferLegs(orgId: string, kind: LedgerKind, amountMicro: number): [string, number][] {

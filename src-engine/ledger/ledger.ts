@@ -1,5 +1,6 @@
 import {
   CaptureInputSchema,
+  orgDelta,
   ReserveInputSchema,
   TransferInputSchema,
   type Balance,
@@ -14,7 +15,7 @@ import {
 import type { LedgerEvent } from '../contracts/events.ts';
 import type { Sqlite } from '../db/connection.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
-import { orgAccount, orgDelta, transferLegs } from './accounts.ts';
+import { orgAccount, transferLegs } from './accounts.ts';
 import {
   prepareStatements,
   rebuildPendingIfStale,

@@ -20,6 +20,20 @@ describe('readable errors', () => {
     expect(r.technical).toBe('Not enough credits');
   });
 
+  it('does not ask for a top-up when overage is refused because the hosted ledger is out of reach', () => {
+    const err = errorFromBody(
+      {
+        error: 'INSUFFICIENT_CREDITS',
+        message: 'this desktop has not synced with the hosted ledger since …',
+        details: { balance: 10_000_000, required: 50_000, reason: 'ledger_offline' },
+      },
+      402,
+    );
+    expect(describeError(es, 'es', err).message).toBe(es.errors.overageOffline);
+    expect(describeError(en, 'en', err).message).toBe(en.errors.overageOffline);
+    expect(describeError(en, 'en', err).message).not.toMatch(/top up to continue/i);
+  });
+
   it('says when to retry a 429, from Retry-After or from the details', () => {
     const fromHeader = errorFromBody({ error: 'RATE_LIMITED', message: 'x' }, 429, '7');
     expect(describeError(en, 'en', fromHeader).message).toBe('Too many requests in a row. Retry in 7 s.');

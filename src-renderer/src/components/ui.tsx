@@ -1,6 +1,6 @@
 import { useCallback, useRef, useState, type ReactNode } from 'react';
 import { ClientError, toClientError } from '../client/errors.ts';
-import { formatPercent } from '../format.ts';
+import { formatNumber, formatPercent } from '../format.ts';
 import { describeError } from '../i18n/describe-error.ts';
 import { useLocale, useT } from '../i18n/index.ts';
 
@@ -104,7 +104,10 @@ export function QuotaBar({
       <div className="quota-label">
         <span>{label}</span>
         <span>
-          {t.common.of(String(used), included === null ? t.common.unlimited : String(included))}
+          {t.common.of(
+            formatNumber(used, locale),
+            included === null ? t.common.unlimited : formatNumber(included, locale),
+          )}
           {included ? ` · ${formatPercent(used / included, locale)}` : ''}
         </span>
       </div>

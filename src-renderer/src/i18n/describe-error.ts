@@ -32,9 +32,11 @@ export function describeError(t: Dictionary, locale: Locale, thrown: unknown): R
     message = t.errors.rateLimitedFor(Math.max(1, Math.ceil(err.retryAfterS)));
   }
   if (err.code === 'INSUFFICIENT_CREDITS') {
-    const balance = (err.body.details as { balance?: unknown } | undefined)?.balance;
-    if (typeof balance === 'number')
-      message = t.errors.insufficientWithBalance(formatCredits(balance, locale));
+    const details = err.body.details as { balance?: unknown; reason?: unknown } | undefined;
+    // Refused while the hosted ledger is out of reach: credit is not what is missing.
+    if (details?.reason === 'ledger_offline') message = t.errors.overageOffline;
+    else if (typeof details?.balance === 'number')
+      message = t.errors.insufficientWithBalance(formatCredits(details.balance, locale));
   }
   if (fields.length > 0) message = `${message} ${t.errors.invalidFields(fields.join(', '))}`;
   return { message, fields, technical: err.message };

@@ -49,6 +49,8 @@ export const en: Dictionary = {
     INSUFFICIENT_CREDITS: 'No credit or plan quota left. Top up credits to continue.',
     insufficientWithBalance: (available: string) =>
       `Not enough credit: you have ${available} credits available. Top up to continue.`,
+    overageOffline:
+      'Overage is paused: this desktop has not synced with the hosted ledger for too long. A top-up will not help; check the ledger connection in Settings.',
     PLAN_LIMIT: 'Your plan does not allow more. Upgrade the plan to continue.',
     NOT_FOUND: 'Not found (this engine version may not offer it yet).',
     CONFLICT: 'It already exists or changed meanwhile. Refresh and try again.',

@@ -50,6 +50,8 @@ export const es = {
     INSUFFICIENT_CREDITS: 'No queda crédito ni cuota en tu plan. Recarga créditos para seguir.',
     insufficientWithBalance: (available: string) =>
       `Crédito insuficiente: tienes ${available} créditos disponibles. Recarga para seguir.`,
+    overageOffline:
+      'El excedente está en pausa: este equipo lleva demasiado tiempo sin sincronizar con el ledger central. Recargar no lo resuelve; revisa la conexión del ledger en Ajustes.',
     PLAN_LIMIT: 'Tu plan no permite más. Mejora el plan para continuar.',
     NOT_FOUND: 'No se encontró lo que buscas (puede que esta versión del motor aún no lo ofrezca).',
     CONFLICT: 'Ya existe o cambió mientras tanto. Actualiza e inténtalo de nuevo.',

@@ -1,9 +1,10 @@
 import { useState } from 'react';
+import { orgDelta } from '../../../src-engine/contracts/ledger.ts';
 import { PagedView } from '../components/paged-view.tsx';
 import { Async, Card, QuotaBar } from '../components/ui.tsx';
 import { formatCredits, formatDate, formatDateTime } from '../format.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { aboutLedger, useOperation } from '../state/use-operation.ts';
+import { aboutBalance, aboutLedger, useOperation } from '../state/use-operation.ts';
 import { usePaged } from '../state/use-paged.ts';
 import { useSettings } from '../state/settings.ts';
 
@@ -51,16 +52,20 @@ function History() {
             </tr>
           </thead>
           <tbody>
-            {items.map((tr) => (
-              <tr key={tr.id}>
-                <td>{formatDateTime(tr.createdAt, locale)}</td>
-                <td>{t.billing.kinds[tr.kind]}</td>
-                <td className={`num ${tr.amountMicro < 0 ? 'negative' : 'positive'}`}>
-                  {formatCredits(tr.amountMicro, locale)}
-                </td>
-                <td className="reference">{tr.reference ?? t.common.none}</td>
-              </tr>
-            ))}
+            {items.map((tr) => {
+              // What it did to the org's credit: the amount is unsigned except for ADJUSTMENT.
+              const delta = orgDelta(tr.kind, tr.amountMicro);
+              return (
+                <tr key={tr.id}>
+                  <td>{formatDateTime(tr.createdAt, locale)}</td>
+                  <td>{t.billing.kinds[tr.kind]}</td>
+                  <td className={`num ${delta < 0 ? 'negative' : 'positive'}`} data-micro={delta}>
+                    {formatCredits(delta, locale)}
+                  </td>
+                  <td className="reference">{tr.reference ?? t.common.none}</td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       )}
@@ -71,7 +76,7 @@ function History() {
 export function BillingScreen() {
   const t = useT();
   const locale = useLocale();
-  const balance = useOperation('billing:balance', {}, { refreshOn: aboutLedger });
+  const balance = useOperation('billing:balance', {}, { refreshOn: aboutBalance });
   return (
     <div className="screen-grid">
       <Async resource={balance}>

@@ -6,7 +6,7 @@ import { formatCredits, formatDate, formatDateTime, formatDuration, formatNumber
 import type { Dictionary } from '../i18n/es.ts';
 import { checkReasonText } from '../i18n/check-reason.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { aboutLedger, useOperation, type Resource } from '../state/use-operation.ts';
+import { aboutBalance, useOperation, type Resource } from '../state/use-operation.ts';
 
 const CHECK_COLOUR: Record<Check['status'], LightColour> = {
   healthy: 'green',
@@ -151,7 +151,7 @@ function CommissionsKpi({
 export function PanelScreen() {
   const t = useT();
   const locale = useLocale();
-  const balance = useOperation('billing:balance', {}, { refreshOn: aboutLedger });
+  const balance = useOperation('billing:balance', {}, { refreshOn: aboutBalance });
   const health = useOperation('health:get', {}, { pollMs: 10_000 });
   return (
     <div className="screen-grid">
