@@ -20,11 +20,6 @@ import { within } from '../within.ts';
 import type { CageEngine } from './cage-engine.ts';
 
 export const AGENT_RUN_QUEUE = 'agent.run';
-/**
- * Stored per run: as many records as the cage surfaces by default (`maxLogRecords`), so a run that
- * prints 100,000 lines is replayable whole; at about 100 bytes a line, a full run is ~20 MB on disk.
- */
-export const DEFAULT_MAX_LOG_LINES_PER_RUN = 200_000;
 /** Log lines written in one transaction at most; smaller batches go out on the next turn of the loop. */
 const LOG_BATCH = 1000;
 /** Past the cage's own time limit: its kill, removal and the final write still fit in the job's time. */
@@ -61,8 +56,6 @@ export interface AgentWorkerDeps {
   now?: () => number;
   /** For runs that name no model. */
   defaultModel?: string;
-  /** Log lines stored per run; the rest are streamed live but not kept (one line says so). */
-  maxLogLinesPerRun?: number;
   /** How long recover() waits for Docker to list the cages left behind (default 10 s). */
   reapTimeoutMs?: number;
 }
@@ -221,7 +214,6 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ module: 'agent-worker' });
   const defaultModel = deps.defaultModel ?? DEFAULT_AGENT_MODEL;
-  const maxLines = deps.maxLogLinesPerRun ?? DEFAULT_MAX_LOG_LINES_PER_RUN;
   const { finish, cancel: cancelQueued } = createRunSettlement(deps);
   /** Runs this worker is running, by id: `cancel` aborts them. */
   const live = new Map<string, AbortController>();
@@ -296,7 +288,7 @@ export function createAgentWorker(deps: AgentWorkerDeps): AgentWorker {
       ts: startedAt,
     });
     const signal = AbortSignal.any([job.signal, stop.signal]);
-    const runLog = new RunLog(row, maxLines, sqlite, deps.events, log);
+    const runLog = new RunLog(row, sqlite, deps.events, log);
     let result: CageRunResult;
     try {
       result = await cage.run(
@@ -404,13 +396,12 @@ function clip(text: string, max: number): string {
 /**
  * One run's log on its way to `agent_run_logs` and the event stream. Records are batched: a
  * transaction per batch instead of per line is what keeps up with a runner printing 100,000 lines
- * a second. The first `maxLines` are stored, then one line saying the rest were not; every record
- * is still emitted live.
+ * a second. Every record the cage passes on is both stored and emitted, so the stored log and the
+ * live stream are the same lines; the cage's `maxLogRecords` bounds them (at about 100 bytes a
+ * line, a run of 200,000 lines is ~20 MB on disk).
  */
 class RunLog {
   private buffer: CageLogRecord[] = [];
-  private stored = 0;
-  private truncated = false;
   private scheduled: NodeJS.Immediate | undefined;
   private warned = false;
   private readonly insert;
@@ -418,7 +409,6 @@ class RunLog {
 
   constructor(
     private readonly row: RunRow,
-    private readonly maxLines: number,
     sqlite: Sqlite,
     private readonly events: { emit(event: AgentEvent): void },
     private readonly log: Logger,
@@ -426,28 +416,8 @@ class RunLog {
     this.insert = sqlite.prepare<[string, number, CageLogStream, string, number]>(
       `INSERT INTO agent_run_logs (run_id, seq, stream, text, ts) VALUES (?, ?, ?, ?, ?)`,
     );
-    // Counts move only once their batch committed: a failed batch leaves them as they were.
     this.write = sqlite.transaction((records: CageLogRecord[]) => {
-      let stored = this.stored;
-      let truncated = false;
-      for (const r of records) {
-        if (stored < this.maxLines) {
-          this.insert.run(r.runId, r.seq, r.stream, r.text, r.ts);
-          stored += 1;
-        } else {
-          truncated = true;
-          this.insert.run(
-            r.runId,
-            r.seq,
-            'engine',
-            `log truncated: only the first ${this.maxLines} lines of a run are stored`,
-            r.ts,
-          );
-          break;
-        }
-      }
-      this.stored = stored;
-      this.truncated = truncated;
+      for (const r of records) this.insert.run(r.runId, r.seq, r.stream, r.text, r.ts);
     });
   }
 
@@ -468,14 +438,12 @@ class RunLog {
     const batch = this.buffer;
     if (batch.length === 0) return;
     this.buffer = [];
-    if (!this.truncated) {
-      try {
-        this.write(batch);
-      } catch (err) {
-        // A log that cannot be stored must not fail the run: it is still contained and charged.
-        if (!this.warned) this.log.warn({ err, runId: this.row.id }, 'could not store agent log lines');
-        this.warned = true;
-      }
+    try {
+      this.write(batch);
+    } catch (err) {
+      // A log that cannot be stored must not fail the run: it is still contained and charged.
+      if (!this.warned) this.log.warn({ err, runId: this.row.id }, 'could not store agent log lines');
+      this.warned = true;
     }
     const orgId = this.row.org_id;
     for (const r of batch) {

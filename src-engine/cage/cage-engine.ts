@@ -11,7 +11,7 @@ import type { Check } from '../contracts/health.ts';
 import { AppError, errorMessage, parseOrThrow } from '../errors.ts';
 import type { OllamaClient } from '../gateways/ollama/index.ts';
 import type { Logger } from '../logger.ts';
-import { dockerFailure } from './docker-calls.ts';
+import { bounded, dockerFailure } from './docker-calls.ts';
 import { Limiter } from './limiter.ts';
 import { reapCages, type ReapedCage } from './reaper.ts';
 import { runInCage, type CageRunCall } from './session.ts';
@@ -46,6 +46,9 @@ export interface CageEngine {
 
 const HEALTH_TIMEOUT_MS = 3000;
 
+/** dockerode 5 takes `{ abortSignal }` in `info` as elsewhere; its types (4.0) do not say so yet. */
+type DockerInfo = (opts: { abortSignal: AbortSignal }) => Promise<{ Runtimes?: Record<string, unknown> }>;
+
 export function createCageEngine(deps: CageEngineDeps): CageEngine {
   const options = CageOptionsSchema.parse(deps.options ?? {});
   const clock = deps.clock ?? Date.now;
@@ -59,8 +62,11 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
   function checkRuntime(): Promise<void> {
     const wanted = options.runtime;
     if (!wanted) return Promise.resolve();
-    runtimeChecked ??= deps.docker.info().then(
-      (info: { Runtimes?: Record<string, unknown> }) => {
+    runtimeChecked ??= bounded(
+      (abortSignal) => (deps.docker.info as DockerInfo).call(deps.docker, { abortSignal }),
+      options.dockerTimeoutMs,
+    ).then(
+      (info) => {
         const known = Object.keys(info.Runtimes ?? {});
         if (!known.includes(wanted)) {
           throw new AppError(

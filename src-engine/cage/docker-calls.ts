@@ -8,18 +8,58 @@ interface DockerError {
   message?: string;
 }
 
+/** Docker took the connection but gave no answer in time: a hung daemon, not a refused one. */
+export class DockerNoAnswer extends Error {
+  override readonly name = 'DockerNoAnswer';
+  constructor(readonly ms: number) {
+    super(`Docker did not answer within ${ms} ms`);
+  }
+}
+
+/**
+ * One Docker call, bounded: it is given up (its request aborted) after `ms`, or when `signal`
+ * aborts (a cancel, the run's end). The call gets a signal of its own that can abort only while
+ * the call is pending: a stream it opened (attach, wait) lives on untouched after it resolves.
+ */
+export async function bounded<T>(
+  call: (abortSignal: AbortSignal) => Promise<T>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new DockerNoAnswer(ms)), ms);
+  const onAbort = (): void => stop.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  try {
+    if (stop.signal.aborted) throw stop.signal.reason;
+    return await call(stop.signal);
+  } catch (err) {
+    throw stop.signal.aborted ? stop.signal.reason : err;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /**
  * `POST /containers/{id}/wait?condition=next-exit`, in two steps: resolves when Docker has
  * registered the wait (it sends the headers only then), with `exit` resolving to the exit code.
  * Registering before `start` is what makes a runner that exits at once impossible to miss.
  * (Wrapped in an object: a promise resolved with a promise would wait for the inner one.)
+ * `abortSignal` gives up the registration (see `bounded`).
  */
-export function waitRegistered(docker: Docker, id: string): Promise<{ exit: Promise<number> }> {
+export function waitRegistered(
+  docker: Docker,
+  id: string,
+  abortSignal?: AbortSignal,
+): Promise<{ exit: Promise<number> }> {
   return new Promise((registered, fail) => {
     docker.modem.dial(
       {
         path: `/containers/${id}/wait?`,
         method: 'POST',
+        abortSignal,
         isStream: true,
         statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
         options: { condition: 'next-exit' },
@@ -60,6 +100,12 @@ export function dockerFailure(err: unknown, image: string): AppError {
   if (err instanceof AppError) return err;
   const e = err as DockerError;
   const message = errorMessage(err);
+  if (err instanceof DockerNoAnswer) {
+    return new AppError(
+      'UNAVAILABLE',
+      `Docker took the connection but did not answer within ${err.ms} ms. Is it hung?`,
+    );
+  }
   if (e.statusCode === 404 && /no such image/i.test(message)) {
     return new AppError(
       'UNAVAILABLE',

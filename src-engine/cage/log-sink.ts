@@ -16,6 +16,9 @@ export interface FlowControl {
   resume(): void;
 }
 
+const clip = (text: string): string =>
+  text.length > MAX_RECORD_CHARS ? `${text.slice(0, MAX_RECORD_CHARS)}…` : text;
+
 /** Numbers a run's records, caps how many are kept, and turns a slow consumer into backpressure. */
 export class LogSink {
   private seq = 0;
@@ -23,6 +26,8 @@ export class LogSink {
   private pending = 0;
   private idle: (() => void)[] = [];
   private warned = false;
+  /** The limit line is out: only milestones pass from now on. */
+  private limited = false;
 
   constructor(
     private readonly runId: string,
@@ -47,20 +52,29 @@ export class LogSink {
   }
 
   emit(stream: CageLogStream, text: string): void {
-    if (this.seq > this.maxRecords) {
+    if (this.limited) {
       this.droppedCount += 1;
       return;
     }
-    if (this.seq === this.maxRecords) {
-      // One last record says why the log stops here; the run itself goes on.
+    if (this.seq >= this.maxRecords) {
+      // One record says why the log stops here; the run itself goes on.
+      this.limited = true;
       this.deliver(
         'engine',
-        `log limit reached (${this.maxRecords} records): further output is not recorded`,
+        `log limit reached (${this.maxRecords} records): further output is not recorded, only how the run ends`,
       );
       this.droppedCount += 1;
       return;
     }
-    this.deliver(stream, text.length > MAX_RECORD_CHARS ? `${text.slice(0, MAX_RECORD_CHARS)}…` : text);
+    this.deliver(stream, clip(text));
+  }
+
+  /**
+   * An engine note on the run's course (created, cancel, stop, result, removal, end): each comes at
+   * most once a run, so they pass the limit, and a cut log still says how its run ended.
+   */
+  milestone(text: string): void {
+    this.deliver('engine', clip(text));
   }
 
   /** Resolves when every record handed out so far has been taken by the consumer. */

@@ -16,7 +16,7 @@ import type { Logger } from '../logger.ts';
 import type { OllamaClient } from '../gateways/ollama/index.ts';
 import { BrokerError, RunBroker } from './broker.ts';
 import { cageContainerSpec } from './container-spec.ts';
-import { dockerFailure, isGone, waitRegistered } from './docker-calls.ts';
+import { bounded, DockerNoAnswer, dockerFailure, isGone, waitRegistered } from './docker-calls.ts';
 import { LogSink, type CageLogHandler } from './log-sink.ts';
 import { BoundedLineSplitter, encodeLine, parseJsonLine, preview } from './ndjson.ts';
 
@@ -66,7 +66,9 @@ const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * One agent run in one fresh container: create -> attach -> wait (registered) -> start ->
  * stream -> result -> stop -> remove. The runner is untrusted: its lines are parsed and bounded,
- * and the limits (steps, tool calls, tokens, output, time) are counted and enforced here.
+ * and the limits (steps, tool calls, tokens, output, time) are counted and enforced here. Each
+ * Docker call is bounded (`dockerTimeoutMs`), and attach, wait and start also end with the run
+ * (cancel, timeout): a Docker that never answers cannot hold a run, its hold, or the engine's close.
  */
 export async function runInCage(
   req: CageRunRequest,
@@ -92,12 +94,18 @@ class CageRun {
   private garbage = 0;
   private requestInFlight = false;
   private cancelRequested = false;
+  /** The runner has its task: a cancel goes to it first. Before, there is nothing to wait for. */
+  private taskSent = false;
+  private exited: Promise<number> | undefined;
+  private exitCode: number | null = null;
+  /** A Docker call got no answer: the later ones are skipped (the next start's reap cleans up). */
+  private dockerHung: DockerNoAnswer | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private startAt = 0;
   private firstLineAt: number | undefined;
   private readonly stderrTail: string[] = [];
-  /** Stops a model call in flight when the run ends. */
-  private readonly llmStop = new AbortController();
+  /** Aborted when the run's ending is decided: stops a model call or a Docker call in flight. */
+  private readonly halt = new AbortController();
   private readonly stdoutLines: BoundedLineSplitter;
   private readonly stderrLines: BoundedLineSplitter;
 
@@ -143,41 +151,115 @@ class CageRun {
         false,
       );
     }
+    // The run's clock and its cancel cover its Docker calls too, from the container's creation.
+    const timeoutS = Math.min(this.deps.options.timeoutS, this.req.timeoutS ?? Infinity);
+    const timer = setTimeout(
+      () =>
+        this.end({
+          status: 'timeout',
+          failure: 'timeout',
+          output: `the run took longer than ${timeoutS} s`,
+          then: 'kill',
+        }),
+      timeoutS * 1000,
+    );
+    const onAbort = (): void => this.cancel();
+    this.call.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const container = await this.create();
+      if (!container) return await this.result(await this.decided, null, false);
+      let stopped: Stopped;
+      try {
+        stopped = await this.supervise(container);
+      } finally {
+        await this.remove(container);
+      }
+      return await this.result(stopped.ending, stopped.exitCode, stopped.oomKilled);
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(this.graceTimer);
+      this.call.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * The run's container, or undefined when Docker gave no answer after the run had ended (cancel,
+   * timeout). Not given up on the run's end, only at the deadline: a container Docker makes
+   * all the same must be known, to be removed.
+   */
+  private async create(): Promise<Docker.Container | undefined> {
     const { docker, options } = this.deps;
     let container: Docker.Container;
     try {
-      container = await docker.createContainer(
-        cageContainerSpec(options, { runId: this.req.runId, runtime: this.deps.runtime }),
+      container = await this.docker((abortSignal) =>
+        docker.createContainer({
+          ...cageContainerSpec(options, { runId: this.req.runId, runtime: this.deps.runtime }),
+          abortSignal,
+        }),
       );
     } catch (err) {
+      if (this.ending) return undefined;
       throw dockerFailure(err, options.image);
     }
-    this.note(`container ${container.id.slice(0, 12)} created from ${options.image}`);
-    let stopped: Stopped;
-    try {
-      stopped = await this.supervise(container);
-    } finally {
-      await this.remove(container);
-    }
-    return this.result(stopped.ending, stopped.exitCode, stopped.oomKilled);
+    this.sink.milestone(`container ${container.id.slice(0, 12)} created from ${options.image}`);
+    return container;
   }
 
   private async supervise(container: Docker.Container): Promise<Stopped> {
-    const { docker, options, clock } = this.deps;
-    let exited: Promise<number>;
     try {
-      this.stdio = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
-      exited = (await waitRegistered(docker, container.id)).exit;
+      await this.begin(container);
     } catch (err) {
-      throw dockerFailure(err, options.image);
+      // Ended (cancel, timeout) while Docker attached or started it: stopped below like any run.
+      if (!this.ending) {
+        this.stdio?.destroy();
+        throw dockerFailure(err, this.deps.options.image);
+      }
     }
-    const stdio = this.stdio;
+    const ending = await this.decided;
+    const exited = this.exited?.catch(() => {});
+    if (this.exitCode === null && ending.then === 'exit' && exited)
+      await Promise.race([exited, delay(EXIT_GRACE_MS)]);
+    if (this.exitCode === null) {
+      this.sink.milestone(`stopping the container (${ending.failure ?? 'done'})`);
+      await this.docker((abortSignal) => container.kill({ signal: 'SIGKILL', abortSignal })).catch(
+        (err: unknown) => {
+          if (!isGone(err)) this.log.warn({ err }, 'cage kill failed');
+        },
+      );
+      if (exited && !this.dockerHung) await Promise.race([exited, delay(KILL_WAIT_MS)]);
+    }
+    this.stdio?.destroy();
+    const state = await this.docker((abortSignal) => container.inspect({ abortSignal })).then(
+      (info) => info.State,
+      () => undefined,
+    );
+    return {
+      ending,
+      exitCode: state ? state.ExitCode : this.exitCode,
+      oomKilled: state?.OOMKilled === true,
+    };
+  }
+
+  /** Attach, wait registered, start, task: each Docker call given up when the run ends meanwhile. */
+  private async begin(container: Docker.Container): Promise<void> {
+    const { docker, clock } = this.deps;
+    const stdio = (await this.docker(
+      (abortSignal) =>
+        container.attach({
+          stream: true,
+          stdin: true,
+          stdout: true,
+          stderr: true,
+          hijack: true,
+          abortSignal,
+        }),
+      this.halt.signal,
+    )) as Duplex;
+    this.stdio = stdio;
+    const exited = (
+      await this.docker((abortSignal) => waitRegistered(docker, container.id, abortSignal), this.halt.signal)
+    ).exit;
+    this.exited = exited;
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     docker.modem.demuxStream(stdio, stdout, stderr);
@@ -190,10 +272,9 @@ class CageRun {
     // A broken attach connection shows up as the container's exit or the timeout.
     stdio.on('error', (err) => this.log.debug({ err }, 'cage attach stream error'));
 
-    let exitCode: number | null = null;
     exited.then(
       async (code) => {
-        exitCode = code;
+        this.exitCode = code;
         await this.drain(streamEnded);
         this.stdoutLines.end();
         this.stderrLines.end();
@@ -215,11 +296,7 @@ class CageRun {
     );
 
     this.startAt = clock();
-    try {
-      await container.start();
-    } catch (err) {
-      throw dockerFailure(err, options.image);
-    }
+    await this.docker((abortSignal) => container.start({ abortSignal }), this.halt.signal);
     this.send({
       type: 'task',
       taskId: this.req.runId,
@@ -229,54 +306,38 @@ class CageRun {
       tools: this.req.tools,
       toolTimeoutS: this.req.toolTimeoutS,
     });
+    this.taskSent = true;
+  }
 
-    const timeoutS = Math.min(options.timeoutS, this.req.timeoutS ?? Infinity);
-    const timer = setTimeout(
-      () =>
-        this.end({
-          status: 'timeout',
-          failure: 'timeout',
-          output: `the run took longer than ${timeoutS} s`,
-          then: 'kill',
-        }),
-      timeoutS * 1000,
-    );
-    const onAbort = (): void => this.cancel();
-    this.call.signal?.addEventListener('abort', onAbort, { once: true });
-    if (this.call.signal?.aborted) this.cancel();
-
-    const ending = await this.decided;
-    clearTimeout(timer);
-    clearTimeout(this.graceTimer);
-    this.call.signal?.removeEventListener('abort', onAbort);
-    this.llmStop.abort(new Error('the run ended'));
-
-    if (exitCode === null && ending.then === 'exit')
-      await Promise.race([exited.catch(() => {}), delay(EXIT_GRACE_MS)]);
-    if (exitCode === null) {
-      this.note(`stopping the container (${ending.failure ?? 'done'})`);
-      await container.kill({ signal: 'SIGKILL' }).catch((err: unknown) => {
-        if (!isGone(err)) this.log.warn({ err }, 'cage kill failed');
-      });
-      await Promise.race([exited.catch(() => {}), delay(KILL_WAIT_MS)]);
+  /**
+   * One Docker call of the run, bounded by `dockerTimeoutMs` and by `signal`. Once one got no
+   * answer, Docker is taken as hung and the later ones are skipped: the run ends without waiting
+   * on them again, and its container goes with the reap at the engine's next start.
+   */
+  private async docker<T>(call: (abortSignal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.dockerHung) throw this.dockerHung;
+    try {
+      return await bounded(call, this.deps.options.dockerTimeoutMs, signal);
+    } catch (err) {
+      if (err instanceof DockerNoAnswer) this.dockerHung = err;
+      throw err;
     }
-    stdio.destroy();
-    const state = await container.inspect().then(
-      (info) => info.State,
-      () => undefined,
-    );
-    return { ending, exitCode: state ? state.ExitCode : exitCode, oomKilled: state?.OOMKilled === true };
   }
 
   private cancel(): void {
     if (this.ending || this.cancelRequested) return;
     this.cancelRequested = true;
-    this.note('cancel requested');
+    this.sink.milestone('cancel requested');
+    const cancelled: Ending = {
+      status: 'cancelled',
+      failure: 'cancelled',
+      output: 'cancelled',
+      then: 'kill',
+    };
+    // No runner to ask yet: the Docker call under way is given up at once.
+    if (!this.taskSent) return this.end(cancelled);
     this.send({ type: 'cancel', reason: 'cancelled by the user' });
-    this.graceTimer = setTimeout(
-      () => this.end({ status: 'cancelled', failure: 'cancelled', output: 'cancelled', then: 'kill' }),
-      this.deps.options.cancelGraceMs,
-    );
+    this.graceTimer = setTimeout(() => this.end(cancelled), this.deps.options.cancelGraceMs);
   }
 
   /**
@@ -299,12 +360,13 @@ class CageRun {
     if (this.ending) return;
     this.ending = ending;
     this.decide(ending);
+    this.halt.abort(new Error('the run ended'));
   }
 
   /** The engine stops the run: a limit was hit or the runner misbehaved. */
   private stop(failure: CageFailure, message: string): void {
     if (this.ending) return;
-    this.note(`stopping the run: ${message}`);
+    this.sink.milestone(`stopping the run: ${message}`);
     this.end({ status: 'error', failure, output: message, then: 'kill' });
   }
 
@@ -385,7 +447,9 @@ class CageRun {
             : msg.status === 'timeout'
               ? 'timeout'
               : 'runner_error';
-        this.note(`result: ${msg.status} (runner says ${msg.stepsUsed} steps; engine counted ${this.steps})`);
+        this.sink.milestone(
+          `result: ${msg.status} (runner says ${msg.stepsUsed} steps; engine counted ${this.steps})`,
+        );
         return this.end({ status, failure, output: msg.output, then: 'exit' });
       }
     }
@@ -403,7 +467,7 @@ class CageRun {
     this.steps += 1;
     this.sink.emit('llm', `→ step ${this.steps}: ${this.req.model} (${msg.messages.length} messages)`);
     this.requestInFlight = true;
-    this.broker.complete(msg, this.llmStop.signal).then(
+    this.broker.complete(msg, this.halt.signal).then(
       (turn) => {
         this.requestInFlight = false;
         if (this.ending) return;
@@ -439,16 +503,19 @@ class CageRun {
   private async remove(container: Docker.Container): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await container.remove({ force: true, v: true });
-        this.note('container removed');
+        await this.docker((abortSignal) => container.remove({ force: true, v: true, abortSignal }));
+        this.sink.milestone('container removed');
         return;
       } catch (err) {
         if (isGone(err)) return;
         // 409: a removal already in progress (the daemon is still tearing the container down).
-        if (attempt >= 5) {
+        if (attempt >= 5 || this.dockerHung) {
           this.log.error(
             { err, containerId: container.id },
             'could not remove a cage container; the reaper will',
+          );
+          this.sink.milestone(
+            `could not remove the container (${errorMessage(err)}); the engine's next start removes it`,
           );
           return;
         }
@@ -465,7 +532,7 @@ class CageRun {
       failure = 'out_of_memory';
       output = `the cage ran out of memory (limit ${this.deps.options.memoryMb} MB)${output ? `; ${output}` : ''}`;
     }
-    this.note(`run ended: ${status}${failure ? ` (${failure})` : ''}`);
+    this.sink.milestone(`run ended: ${status}${failure ? ` (${failure})` : ''}`);
     await this.sink.drained();
     return {
       runId: this.req.runId,

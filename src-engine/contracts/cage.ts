@@ -247,8 +247,16 @@ export const CageOptionsSchema = z.object({
   concurrency: z.number().int().min(1).max(64).default(2),
   /** Per-run limit of model tokens (prompt + answer); unset = no limit. */
   tokenBudget: z.number().int().positive().optional(),
-  /** Records surfaced per run; the rest are counted as dropped. */
+  /**
+   * Records surfaced per run; the rest are counted as dropped, except the line saying so and the
+   * engine's few notes on how the run ends.
+   */
   maxLogRecords: z.number().int().positive().default(200_000),
+  /**
+   * Longest wait for one Docker call of a run (create, attach, start, kill, inspect, remove): a
+   * Docker that takes the connection and never answers must not hold a run, or the engine's close.
+   */
+  dockerTimeoutMs: z.number().int().positive().max(600_000).default(15_000),
   /** Bytes of stdout + stderr a run may write; beyond, the run is stopped with `output_limit`. */
   maxOutputBytes: z
     .number()

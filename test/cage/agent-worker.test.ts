@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -10,15 +11,17 @@ import {
   readRunLog,
   type AgentEvent,
   type AgentWorker,
+  type AgentWorkerDeps,
 } from '../../src-engine/cage/agent-worker.ts';
 import { cageContainerSpec, createDockerClient, type CageEngine } from '../../src-engine/cage/index.ts';
 import type { AgentRun, RunAgentInput } from '../../src-engine/contracts/agents.ts';
-import type { AgentLogEvent } from '../../src-engine/contracts/cage.ts';
+import type { AgentLogEvent, CageOptionsInput } from '../../src-engine/contracts/cage.ts';
 import type { EngineEvent } from '../../src-engine/contracts/events.ts';
 import type { Sqlite } from '../../src-engine/db/connection.ts';
 import { createCommitEmitter, createEventBus } from '../../src-engine/events.ts';
 import { createCharges } from '../../src-engine/ledger/charges.ts';
 import { createLedger, type Ledger } from '../../src-engine/ledger/ledger.ts';
+import { within } from '../../src-engine/within.ts';
 import { ensureDocker } from '../support/docker.ts';
 import { startTestEngine, type TestEngine, type TestOrg } from '../support/test-engine.ts';
 import { startOllamaSim, type OllamaSim } from '../sim/ollama/index.ts';
@@ -35,7 +38,7 @@ type Event = AgentEvent | EngineEvent;
 type RunRow = { status: string; output: string | null; error: string | null; reservation_id: string | null };
 
 /** A worker wired like the engine: its own bus, and a ledger whose events wait for commits. */
-function wire(t: TestEngine, cage: CageEngine, maxLogLinesPerRun?: number) {
+function wire(t: TestEngine, cage: CageEngine, extra: Partial<AgentWorkerDeps> = {}) {
   const sqlite = t.engine.db.sqlite;
   const events: Event[] = [];
   const bus = createEventBus<Event>();
@@ -52,7 +55,7 @@ function wire(t: TestEngine, cage: CageEngine, maxLogLinesPerRun?: number) {
     txEvents,
     log: quietLog,
     defaultModel: MODEL,
-    maxLogLinesPerRun,
+    ...extra,
   });
   return { worker, events, ledger };
 }
@@ -112,7 +115,7 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
       timeoutS: 3,
       cancelGraceMs: 300,
     });
-    ({ worker, events, ledger } = wire(t, cage, 12));
+    ({ worker, events, ledger } = wire(t, cage));
     // Free: one run a cycle included, the next ones hold 1 credit each.
     org = await t.org({ plan: 'free', credits: '10', instances: 0 });
     expect(await worker.recover()).toBe(0);
@@ -188,26 +191,36 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
     }
   });
 
-  it('stores the first lines of a long log, then one line saying the rest were not, while streaming them all', async () => {
-    // Long enough an answer that the run logs more than the 12 lines kept in this suite.
-    sim.script(MODEL, {
-      type: 'text',
-      text: Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n'),
-      splitLines: true,
+  it('past the log limit, stores and streams the same lines: one saying so, then how the run ended', async () => {
+    const limited = cageEngine(docker, sim.url, {
+      image: cageImage,
+      engineId: 'agent-worker-limit',
+      maxLogRecords: 12,
     });
-    const id = await submit(t, org, { prompt: 'chatty', maxSteps: 3 });
-    await ended(t, org, id);
-    const stored = readRunLog(sqlite, id);
-    const live = events.filter((e) => e.type === 'agent.log' && e.runId === id);
-    expect(live.length).toBeGreaterThan(13);
-    expect(stored).toHaveLength(13);
-    expect(stored.slice(0, 12).map((l) => l.seq)).toEqual(
-      live.slice(0, 12).map((e) => e.type === 'agent.log' && e.seq),
-    );
-    expect(stored[12]).toMatchObject({
-      seq: 13,
-      stream: 'engine',
-      text: expect.stringContaining('log truncated'),
+    await onOwnEngine(limited, async (other, w, o) => {
+      // Long enough an answer that the run logs more than the 12 lines kept in this test.
+      sim.script(MODEL, {
+        type: 'text',
+        text: Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n'),
+        splitLines: true,
+      });
+      const id = await submit(other, o, { prompt: 'chatty', maxSteps: 3 });
+      const run = await ended(other, o, id);
+      const stored = readRunLog(other.engine.db.sqlite, id);
+      const live = w.events.filter((e): e is AgentLogEvent => e.type === 'agent.log' && e.runId === id);
+      expect(live.map(({ seq, stream, text, ts }) => ({ runId: id, seq, stream, text, ts }))).toEqual(stored);
+      expect(stored.map((l) => l.seq)).toEqual(stored.map((_, i) => i + 1));
+      expect(stored[12]).toMatchObject({
+        seq: 13,
+        stream: 'engine',
+        text: 'log limit reached (12 records): further output is not recorded, only how the run ends',
+      });
+      // Past the limit: only the engine's notes on how the run ended, the last one saying so.
+      const after = stored.slice(13);
+      expect(after.every((l) => l.stream === 'engine')).toBe(true);
+      expect(after.some((l) => l.text.startsWith('result: '))).toBe(true);
+      expect(after.map((l) => l.text)).toContain('container removed');
+      expect(after.at(-1)?.text).toBe(`run ended: ${run.status}`);
     });
   });
 
@@ -339,7 +352,7 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
       image: cageImage,
       engineId: 'agent-worker-down',
     });
-    await onOwnEngine(down, undefined, async (other, w, o) => {
+    await onOwnEngine(down, async (other, w, o) => {
       await submit(other, o, { prompt: 'free one', maxSteps: 1 });
       const id = await submit(other, o, { prompt: 'paid one', maxSteps: 1 });
       const run = await ended(other, o, id);
@@ -392,7 +405,7 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
       image: await ensureRogueImage(docker, cageImage),
       engineId: 'agent-worker-flood',
     });
-    await onOwnEngine(rogue, 200_000, async (other, w, o) => {
+    await onOwnEngine(rogue, async (other, w, o) => {
       const lines = 100_000;
       const started = performance.now();
       const id = await submit(other, o, { prompt: `lines ${lines}`, maxSteps: 1 });
@@ -413,23 +426,189 @@ describe.skipIf(!env.ok)('agent.run worker', () => {
       );
     });
   });
+});
 
-  /** A second engine (own database, queue and worker) around `cage`, with a Free org holding 10 credits. */
-  async function onOwnEngine(
-    ownCage: CageEngine,
-    maxLogLinesPerRun: number | undefined,
-    fn: (other: TestEngine, w: ReturnType<typeof wire>, o: TestOrg) => Promise<void>,
+/** A second engine (own database, queue and worker) around `cage`, with a Free org holding 10 credits. */
+async function onOwnEngine(
+  ownCage: CageEngine,
+  fn: (other: TestEngine, w: ReturnType<typeof wire>, o: TestOrg) => Promise<void>,
+  extra: Partial<AgentWorkerDeps> = {},
+): Promise<void> {
+  const other = await startTestEngine();
+  try {
+    const w = wire(other, ownCage, extra);
+    const o = await other.org({ plan: 'free', credits: '10', instances: 0 });
+    expect(await w.worker.recover()).toBe(0); // with Docker down, the reaper's failure is only logged
+    w.worker.start();
+    await fn(other, w, o);
+  } finally {
+    await other.dispose();
+    await ownCage.close();
+  }
+}
+
+/** The calls a fake Docker may answer, and its answers (a container that is there, then gone). */
+const FAKE_ANSWERS = {
+  create: { route: /^POST .*\/containers\/create/, status: 201, body: { Id: 'f'.repeat(64), Warnings: [] } },
+  kill: { route: /^POST .*\/containers\/f+\/kill/, status: 204, body: undefined },
+  inspect: { route: /^GET .*\/containers\/f+\/json/, status: 200, body: { State: { ExitCode: 137 } } },
+  remove: { route: /^DELETE .*\/containers\/f+/, status: 204, body: undefined },
+};
+
+/**
+ * A Docker daemon on a unix socket that takes every connection and answers only the calls in
+ * `answer`: every other one (attach always) is held, never answered, as by a hung daemon.
+ */
+async function hungDocker(answer: (keyof typeof FAKE_ANSWERS)[]): Promise<{
+  host: string;
+  calls: string[];
+  close(): Promise<void>;
+}> {
+  const dir = mkdtempSync(join(tmpdir(), 'hung-docker-'));
+  const sock = join(dir, 'docker.sock');
+  const calls: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createHttpServer((req, res) => {
+    const call = `${req.method} ${req.url}`;
+    calls.push(call);
+    const known = answer.map((k) => FAKE_ANSWERS[k]).find((a) => a.route.test(call));
+    req.resume();
+    if (known) req.on('end', () => res.writeHead(known.status).end(JSON.stringify(known.body ?? '')));
+  });
+  // attach asks for a connection upgrade: taken, never answered
+  server.on('upgrade', (req) => calls.push(`${req.method} ${req.url}`));
+  server.on('connection', (c) => {
+    sockets.add(c);
+    c.on('close', () => sockets.delete(c));
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  return {
+    host: `unix://${sock}`,
+    calls,
+    async close() {
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs on a Docker that never answers: only a cancel, the run's time limit or a deadline can end them. */
+describe('agent.run worker on a hung Docker', () => {
+  /** The Ollama address is never reached: these runs never get as far as a model call. */
+  const NO_OLLAMA = 'http://127.0.0.1:9';
+
+  async function onHungDocker(
+    answer: Parameters<typeof hungDocker>[0],
+    options: CageOptionsInput,
+    fn: (
+      other: TestEngine,
+      w: ReturnType<typeof wire>,
+      o: TestOrg,
+      cage: CageEngine,
+      fake: Awaited<ReturnType<typeof hungDocker>>,
+    ) => Promise<void>,
   ): Promise<void> {
-    const other = await startTestEngine();
+    const fake = await hungDocker(answer);
+    const cage = cageEngine(createDockerClient(fake.host), NO_OLLAMA, { engineId: 'hung', ...options });
     try {
-      const w = wire(other, ownCage, maxLogLinesPerRun);
-      const o = await other.org({ plan: 'free', credits: '10', instances: 0 });
-      expect(await w.worker.recover()).toBe(0); // with Docker down, the reaper's failure is only logged
-      w.worker.start();
-      await fn(other, w, o);
+      await onOwnEngine(cage, (other, w, o) => fn(other, w, o, cage, fake), { reapTimeoutMs: 200 });
     } finally {
-      await other.dispose();
-      await ownCage.close();
+      await fake.close();
     }
   }
+
+  it('a cancel ends a run whose attach Docker never answers at once, releasing its hold; so does close()', async () => {
+    const answer = ['create', 'kill', 'inspect', 'remove'] as const;
+    await onHungDocker([...answer], { dockerTimeoutMs: 60_000 }, async (other, w, o, cage, fake) => {
+      const sqlite = other.engine.db.sqlite;
+      const included = await submit(other, o, { prompt: 'free one', maxSteps: 1 });
+      const paid = await submit(other, o, { prompt: 'paid one', maxSteps: 1 });
+      expect(holdState(w.ledger, paid, sqlite)).toBe('pending');
+      // Both containers made; both runs waiting on an attach Docker never answers.
+      await until(() => fake.calls.filter((c) => c.includes('/attach')).length === 2);
+
+      let started = performance.now();
+      expect(w.worker.cancel(paid)).toBe(true);
+      await until(() => row(sqlite, paid).status !== 'running', 5_000, 'the cancelled run to end');
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(row(sqlite, paid)).toMatchObject({
+        status: 'cancelled',
+        error: 'cancelled: cancelled by the user',
+      });
+      expect(holdState(w.ledger, paid, sqlite)).toBe('voided');
+      expect(other.engine.ledger.balance(o.orgId)).toMatchObject({
+        availableMicro: 10_000_000,
+        pendingMicro: 0,
+      });
+      expect(readRunLog(sqlite, paid).map((l) => l.text)).toEqual(
+        expect.arrayContaining(['container removed', 'run ended: cancelled (cancelled)']),
+      );
+
+      started = performance.now();
+      await within(cage.close(), 5_000);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await until(() => row(sqlite, included).status !== 'running', 3_000, 'the other run to end');
+      expect(row(sqlite, included).status).toBe('cancelled');
+    });
+  });
+
+  it("the run's time limit ends a run whose attach Docker never answers; the stop gives up at the deadline", async () => {
+    await onHungDocker(
+      ['create'],
+      { timeoutS: 1, dockerTimeoutMs: 1500 },
+      async (other, w, o, _cage, fake) => {
+        const sqlite = other.engine.db.sqlite;
+        await submit(other, o, { prompt: 'free one', maxSteps: 1 });
+        const id = await submit(other, o, { prompt: 'paid one', maxSteps: 1 });
+        const started = performance.now();
+        await until(() => !['queued', 'running'].includes(row(sqlite, id).status), 5_000, 'the run to end');
+        expect(performance.now() - started).toBeLessThan(4_000);
+        expect(row(sqlite, id)).toMatchObject({
+          status: 'timeout',
+          error: 'timeout: the run took longer than 1 s',
+        });
+        expect(holdState(w.ledger, id, sqlite)).toBe('voided');
+        expect(fake.calls.some((c) => c.includes('/attach'))).toBe(true);
+        // The kill got no answer: the rest is skipped, and the run's log says where its container went.
+        expect(readRunLog(sqlite, id).map((l) => l.text)).toEqual(
+          expect.arrayContaining([
+            'stopping the container (timeout)',
+            "could not remove the container (Docker did not answer within 1500 ms); the engine's next start removes it",
+            'run ended: timeout (timeout)',
+          ]),
+        );
+      },
+    );
+  });
+
+  it('a container creation that gets no answer fails the run at the deadline, or cancels it if cancelled', async () => {
+    await onHungDocker([], { dockerTimeoutMs: 1000 }, async (other, w, o, _cage, fake) => {
+      const sqlite = other.engine.db.sqlite;
+      const included = await submit(other, o, { prompt: 'free one', maxSteps: 1 });
+      const paid = await submit(other, o, { prompt: 'paid one', maxSteps: 1 });
+      await until(() => fake.calls.filter((c) => c.includes('/containers/create')).length === 2);
+      // Docker may make the container all the same: its creation is waited for, to the deadline.
+      expect(w.worker.cancel(paid)).toBe(true);
+      await until(
+        () => [included, paid].every((id) => row(sqlite, id).status !== 'running'),
+        3_000,
+        'the runs to end',
+      );
+      expect(row(sqlite, included)).toMatchObject({
+        status: 'error',
+        error:
+          'the cage could not be started: Docker took the connection but did not answer within 1000 ms. Is it hung?',
+      });
+      expect(row(sqlite, paid)).toMatchObject({
+        status: 'cancelled',
+        error: 'cancelled: cancelled by the user',
+      });
+      expect(holdState(w.ledger, paid, sqlite)).toBe('voided');
+      expect(other.engine.ledger.balance(o.orgId)).toMatchObject({
+        availableMicro: 10_000_000,
+        pendingMicro: 0,
+      });
+    });
+  });
 });

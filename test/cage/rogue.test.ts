@@ -51,8 +51,9 @@ describe.skipIf(!env.ok)('rogue runners', () => {
     );
     expect(run).toMatchObject({ status: 'error', failure: 'output_limit' });
     expect(run.output).toBe(`the runner wrote more than ${64 * MIB} bytes`);
-    // ~130-byte lines: the flood really went through the engine, past the record cap.
-    expect(count).toBe(200_001);
+    // ~130-byte lines: the flood really went through the engine, past the record cap: 200,000
+    // records, the one saying so, then the stop, the kill, the removal and the end.
+    expect(count).toBe(200_005);
     expect(run.droppedLogRecords).toBeGreaterThan(200_000);
     expect(peak - rssBefore).toBeLessThan(100 * MIB);
     expect(await containersOf(docker, run.runId)).toEqual([]);
@@ -118,16 +119,23 @@ describe.skipIf(!env.ok)('rogue runners', () => {
     expect(lines).toHaveLength(8000);
   });
 
-  it('keeps at most maxLogRecords records and says so', async () => {
+  it('keeps at most maxLogRecords records, says so, and still notes how the run ended', async () => {
     const engine = cageEngine(docker, sim.url, {
       image: rogueImage,
       engineId: 'rogue-tests',
       maxLogRecords: 100,
     });
     const run = await runLogged(engine, { prompt: 'lines 500' });
-    expect(run.records).toHaveLength(101);
-    expect(run.records.at(-1)?.text).toBe('log limit reached (100 records): further output is not recorded');
-    expect(run.result).toMatchObject({ status: 'success', logRecords: 101 });
+    expect(run.records[100]?.text).toBe(
+      'log limit reached (100 records): further output is not recorded, only how the run ends',
+    );
+    const after = run.records.slice(101);
+    expect(after.map((r) => r.text)).toEqual([
+      expect.stringMatching(/^result: success/),
+      'container removed',
+      'run ended: success',
+    ]);
+    expect(run.result).toMatchObject({ status: 'success', logRecords: 104 });
     expect(run.result.droppedLogRecords).toBeGreaterThan(400);
   });
 
