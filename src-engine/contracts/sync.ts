@@ -51,8 +51,8 @@ export type PushEntry = z.infer<typeof PushEntrySchema>;
 /**
  * Usage counts for the cycle the device believes is current. As `usage`: the org's counters as the
  * device sees them (raised to the server's), of which the server keeps the max it saw. As
- * `deviceUsage`: what this device did itself; the server keeps each device's max and counts the org's
- * usage as their sum, so several desktops of one org add up.
+ * `deviceUsage`: what this device (this token) did itself; the server keeps each device's max and
+ * counts the org's usage as their sum, so several desktops of one org add up.
  */
 export const USAGE_COUNT_MAX = 2_147_483_647;
 

@@ -559,4 +559,17 @@ export const ledgerSyncState = sqliteTable('ledger_sync_state', {
   balanceMicro: integer('balance_micro'),
   serverTime: integer('server_time'),
   createdAt: integer('created_at').notNull(),
+  /**
+   * Which device of the server this row speaks for: a hash of the token alone (the server knows a
+   * device by its token, so a row for the same token at another LEDGER_URL is the same device).
+   */
+  device: text('device'),
+  /**
+   * The `deviceUsage` the server last acknowledged from this row, for that cycle (the server keeps
+   * each device's max). Another row of the same org reports its desktop's own usage minus these, so
+   * a desktop given a new token does not count again what the old one already reported.
+   */
+  deviceUsageCycle: text('device_usage_cycle'),
+  deviceUsageMessages: integer('device_usage_messages').notNull().default(0),
+  deviceUsageAiRuns: integer('device_usage_ai_runs').notNull().default(0),
 });

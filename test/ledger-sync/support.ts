@@ -25,6 +25,8 @@ export interface TestDesktop {
   events: EngineEvent[];
   /** Posts `n` local usage transfers of `amountMicro` each (what a capture writes); returns their ids. */
   use(orgId: string, n: number, amountMicro?: number): string[];
+  /** The engine restarted with another LEDGER_TOKEN (and LEDGER_URL): `sync` is then that one's. */
+  useToken(token: string, url?: string): void;
   dispose(): void;
 }
 
@@ -45,27 +47,32 @@ export function testDesktop(opts: {
   const txEvents = createCommitEmitter(bus, () => sqlite.inTransaction);
   const ledger = createLedger({ sqlite, events: txEvents, now: opts.now });
   const quotas = createQuotas({ sqlite, now: opts.now });
-  const sync = ledgerSyncFromConfig({
-    config: {
-      services: { ledgerUrl: opts.url },
-      ledger: { token: opts.token, syncIntervalS: 60, offlineGraceH: opts.graceH ?? 72 },
-    },
-    sqlite,
-    ledger,
-    quotas,
-    events: bus,
-    txEvents,
-    alerts: createCompliance({ sqlite, quotas, ledger, lowCreditMicro: 0, events: bus, now: opts.now }),
-    log: createLogger('engine', { level: 'silent' }),
-    retry: { baseMs: 20, maxMs: 200, ...opts.retry },
-    fetch: opts.fetch,
-    now: opts.now,
-  })!;
+  const alerts = createCompliance({ sqlite, quotas, ledger, lowCreditMicro: 0, events: bus, now: opts.now });
+  const syncFor = (url: string, token: string) =>
+    ledgerSyncFromConfig({
+      config: {
+        services: { ledgerUrl: url },
+        ledger: { token, syncIntervalS: 60, offlineGraceH: opts.graceH ?? 72 },
+      },
+      sqlite,
+      ledger,
+      quotas,
+      events: bus,
+      txEvents,
+      alerts,
+      log: createLogger('engine', { level: 'silent' }),
+      retry: { baseMs: 20, maxMs: 200, ...opts.retry },
+      fetch: opts.fetch,
+      now: opts.now,
+    })!;
   return {
     sqlite,
     ledger,
-    sync,
+    sync: syncFor(opts.url, opts.token),
     events: seen,
+    useToken(token, url = opts.url) {
+      this.sync = syncFor(url, token);
+    },
     use(orgId, n, amountMicro = 50_000) {
       return sqlite.transaction(() =>
         Array.from(

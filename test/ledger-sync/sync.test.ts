@@ -214,6 +214,61 @@ describe('ledger sync', () => {
     expect((await authorityOf(server, orgId)).usage.messages).toBe(12);
   });
 
+  it('a desktop given a new token (a second device of the org) does not count its cycle twice: A -> B -> A', async () => {
+    const tokenA = (await admin.issueDevice(orgId, 'desk A')).token;
+    const tokenB = (await admin.issueDevice(orgId, 'desk B')).token;
+    desk.dispose();
+    desk = testDesktop({ url: server.url, token: tokenA });
+    const charges = createCharges({ sqlite: desk.sqlite, ledger: desk.ledger });
+    /** This desktop does work within the plan (free): its own counters go up. */
+    const work = (unit: 'message' | 'ai_run', n: number) => {
+      for (let i = 0; i < n; i++) {
+        const a = desk.sqlite.transaction(() =>
+          charges.admit(orgId, unit, { reference: `${unit}:${randomUUID()}`, ttlMs: 60_000 }),
+        )();
+        charges.settle(a, 'success');
+      }
+    };
+    const own = () =>
+      desk.sqlite.prepare(`SELECT own_messages AS messages, own_ai_runs AS aiRuns FROM usage_counters`).get();
+    const serverUsage = async () => (await authorityOf(server, orgId)).usage;
+
+    await desk.sync.run();
+    work('message', 3);
+    work('ai_run', 1);
+    await desk.sync.run();
+    expect(await serverUsage()).toEqual({ messages: 3, aiRuns: 1 });
+
+    // The engine restarts with token B: B reports only what A has not (it would report 5, on top of A's 3).
+    desk.useToken(tokenB);
+    work('message', 2);
+    await desk.sync.run();
+    expect(own()).toEqual({ messages: 5, aiRuns: 1 });
+    expect(await serverUsage()).toEqual({ messages: 5, aiRuns: 1 });
+
+    // Back to A: A's report grows by what was done since, B's stays what it was.
+    desk.useToken(tokenA);
+    work('message', 4);
+    await desk.sync.run();
+    expect(own()).toEqual({ messages: 9, aiRuns: 1 });
+    expect(await serverUsage()).toEqual({ messages: 9, aiRuns: 1 });
+
+    // The same token at another spelling of LEDGER_URL (a new state row) is still device A: its new
+    // work is counted, not hidden under what A already reported.
+    desk.useToken(tokenA, `${server.url}/`);
+    work('message', 1);
+    await desk.sync.run();
+    expect(await serverUsage()).toEqual({ messages: 10, aiRuns: 1 });
+    const perDevice = (await server.database.db.execute(
+      sql`SELECT d.name, u.messages, u.ai_runs AS "aiRuns" FROM device_usage u JOIN devices d ON d.id = u.device_id
+          WHERE u.org_id = ${orgId} ORDER BY d.name`,
+    )) as unknown as { rows: { name: string; messages: number; aiRuns: number }[] };
+    expect(perDevice.rows).toEqual([
+      { name: 'desk A', messages: 8, aiRuns: 1 },
+      { name: 'desk B', messages: 2, aiRuns: 0 },
+    ]);
+  });
+
   it("a desktop clock 10 minutes fast: its usage is pushed on the server's clock, not refused", async () => {
     desk.dispose();
     let fast = 0;
@@ -266,6 +321,68 @@ describe('ledger sync', () => {
     expect(pushes).toBe(1);
     expect([...(await serverUsageIds(server, orgId)).keys()]).toEqual(expect.arrayContaining(ahead));
     expect(outboxSize(desk.sqlite)).toBe(0);
+  });
+
+  it("a desktop clock 40 days slow: its first push is refused as too old, goes again on the server's clock", async () => {
+    desk.dispose();
+    const slow = -40 * 86_400_000;
+    let pushes = 0;
+    desk = testDesktop({
+      url: server.url,
+      token: (await admin.issueDevice(orgId, 'slow clock')).token,
+      now: () => Date.now() + slow,
+      fetch: (url, init) => {
+        if (String(url).includes('/v1/sync/push')) pushes++;
+        return fetch(url, init);
+      },
+    });
+    await admin.topUp(orgId, 1 * C);
+    // Seeded with the server's id (`seed --org-id`) and used before the first sync ever measured the
+    // clock: stamped 40 days behind the server. One entry is really 40 days old (on this clock too):
+    // that one is refused whatever the clock. Another is refused for its id (UUIDv5, the server's
+    // own) as well: it goes again once, then is settled, so the run does not loop on it.
+    createOrganization(
+      { sqlite: desk.sqlite, now: () => Date.now() + slow },
+      { id: orgId, name: 'Agencia Sol', planId: 'free' },
+    );
+    const used = desk.use(orgId, 2);
+    const reallyOld = randomUUID();
+    createLedger({ sqlite: desk.sqlite, now: () => Date.now() + slow - 40 * 86_400_000 }).transfer(
+      { id: reallyOld, orgId, kind: 'USAGE_MESSAGE', amountMicro: 50_000 },
+      { force: true },
+    );
+    const serversId = `${randomUUID().slice(0, 14)}5${randomUUID().slice(15)}`;
+    desk.ledger.transfer(
+      { id: serversId, orgId, kind: 'USAGE_MESSAGE', amountMicro: 50_000 },
+      { force: true },
+    );
+    // Link (one empty push), the push refused as too old, and the same entries once more on the clock
+    // it measured; the really old one is not sent again.
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 2, rejected: 2 });
+    expect(pushes).toBe(3);
+    expect([...(await serverUsageIds(server, orgId)).keys()].sort()).toEqual([...used].sort());
+    const times = (await server.database.db.execute(
+      sql`SELECT created_at::bigint AS at FROM ledger_transfers WHERE org_id = ${orgId} AND source = 'device'`,
+    )) as unknown as { rows: { at: string }[] };
+    for (const { at } of times.rows) expect(Math.abs(Number(at) - Date.now())).toBeLessThan(60_000);
+    expect(outboxSize(desk.sqlite)).toBe(0);
+    expect(desk.sqlite.prepare(`SELECT kind, message FROM alerts WHERE org_id = ?`).all(orgId)).toEqual([
+      {
+        kind: 'ledger_rejected',
+        message: expect.stringContaining(
+          `rejected 2 local usage entries (first: ${reallyOld}, VALIDATION_ERROR`,
+        ),
+      },
+    ]);
+    expect(desk.ledger.balance(orgId).postedMicro).toBe((await authorityOf(server, orgId)).balanceMicro);
+    expect((await authorityOf(server, orgId)).balanceMicro).toBe(1 * C - 100_000);
+
+    // Later usage goes on the offset measured then, at the first push.
+    pushes = 0;
+    const later = desk.use(orgId, 1);
+    expect(await desk.sync.run()).toMatchObject({ ok: true, pushed: 1, rejected: 0 });
+    expect(pushes).toBe(1);
+    expect([...(await serverUsageIds(server, orgId)).keys()]).toEqual(expect.arrayContaining(later));
   });
 
   it('local usage not yet acknowledged stays counted: local = server balance - unpushed usage', async () => {

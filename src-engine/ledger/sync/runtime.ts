@@ -8,7 +8,7 @@ import type { Ledger } from '../ledger.ts';
 import type { Quotas } from '../quota.ts';
 import type { SyncAlerts } from './sync.ts';
 import { createSyncClient, type RetryPolicy } from './client.ts';
-import { endpointKey, installOutboxTrigger } from './store.ts';
+import { deviceKey, endpointKey, installOutboxTrigger } from './store.ts';
 import { createLedgerSync, type LedgerSync } from './sync.ts';
 
 export const SYNC_QUEUE = 'billing.sync';
@@ -47,6 +47,7 @@ export function ledgerSyncFromConfig(setup: LedgerSyncSetup): LedgerSync | undef
     quotas: setup.quotas,
     client: createSyncClient({ baseUrl: url, token, log, fetch: setup.fetch, retry: setup.retry }),
     endpoint: endpointKey(url, token),
+    device: deviceKey(token),
     graceMs: setup.config.ledger.offlineGraceH * 3_600_000,
     events: setup.events,
     txEvents: setup.txEvents,

@@ -27,6 +27,10 @@ export function installOutboxTrigger(sqlite: Sqlite): void {
 export const endpointKey = (url: string, token: string): string =>
   createHash('sha256').update(`${url}\n${token}`).digest('hex').slice(0, 32);
 
+/** Which device of the server a token is (the server knows a device by its token alone). */
+export const deviceKey = (token: string): string =>
+  createHash('sha256').update(`device\n${token}`).digest('hex').slice(0, 32);
+
 export interface SyncStateRow {
   endpoint: string;
   org_id: string | null;
@@ -38,6 +42,10 @@ export interface SyncStateRow {
   balance_micro: number | null;
   server_time: number | null;
   created_at: number;
+  device: string | null;
+  device_usage_cycle: string | null;
+  device_usage_messages: number;
+  device_usage_ai_runs: number;
 }
 
 interface OutboxRow {
@@ -62,13 +70,33 @@ export const toPushEntry = (r: OutboxRow, createdAt: number): PushEntry => ({
 
 export function prepareSyncStatements(sqlite: Sqlite) {
   return {
-    ensureState: sqlite.prepare<[string, number]>(
-      `INSERT INTO ledger_sync_state (endpoint, created_at) VALUES (?, ?) ON CONFLICT(endpoint) DO NOTHING`,
+    ensureState: sqlite.prepare<{ endpoint: string; device: string; at: number }>(
+      `INSERT INTO ledger_sync_state (endpoint, device, created_at) VALUES (@endpoint, @device, @at)
+       ON CONFLICT(endpoint) DO UPDATE SET device = excluded.device`,
     ),
     state: sqlite.prepare<[string], SyncStateRow>(`SELECT * FROM ledger_sync_state WHERE endpoint = ?`),
     link: sqlite.prepare<[string, string]>(`UPDATE ledger_sync_state SET org_id = ? WHERE endpoint = ?`),
     ownUsage: sqlite.prepare<[string, string], { messages: number; aiRuns: number }>(
       `SELECT own_messages AS messages, own_ai_runs AS aiRuns FROM usage_counters WHERE org_id = ? AND cycle = ?`,
+    ),
+    /**
+     * What the org's OTHER devices on this desktop (other tokens) reported for the cycle and the
+     * server acknowledged: already counted there, so not this row's to report again.
+     */
+    reportedElsewhere: sqlite.prepare<
+      { org: string; cycle: string; device: string },
+      { messages: number; aiRuns: number }
+    >(
+      `SELECT coalesce(sum(device_usage_messages), 0) AS messages, coalesce(sum(device_usage_ai_runs), 0) AS aiRuns
+         FROM ledger_sync_state WHERE org_id = @org AND device_usage_cycle = @cycle AND device IS NOT @device`,
+    ),
+    /** The server took `deviceUsage` from this row: it keeps the max, and so does this. */
+    reported: sqlite.prepare<{ endpoint: string; cycle: string; messages: number; aiRuns: number }>(
+      `UPDATE ledger_sync_state SET
+         device_usage_messages = CASE WHEN device_usage_cycle = @cycle THEN max(device_usage_messages, @messages) ELSE @messages END,
+         device_usage_ai_runs = CASE WHEN device_usage_cycle = @cycle THEN max(device_usage_ai_runs, @aiRuns) ELSE @aiRuns END,
+         device_usage_cycle = @cycle
+       WHERE endpoint = @endpoint`,
     ),
     attempt: sqlite.prepare<[number, string | null, string]>(
       `UPDATE ledger_sync_state SET last_attempt_at = ?, last_error = ? WHERE endpoint = ?`,

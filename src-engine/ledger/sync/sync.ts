@@ -8,6 +8,7 @@ import type {
   SyncStatus,
 } from '../../contracts/ledger-sync.ts';
 import {
+  SYNC_MAX_AGE_MS,
   SYNC_MAX_SKEW_MS,
   SYNC_PUSH_MAX,
   type Authority,
@@ -49,6 +50,8 @@ export interface LedgerSyncDeps {
   client: SyncClient;
   /** The state row's key (see endpointKey). */
   endpoint: string;
+  /** The server's device this token is (see deviceKey). */
+  device: string;
   /** LEDGER_OFFLINE_GRACE_H in ms. */
   graceMs: number;
   /** `ledger.corrected` events go here. */
@@ -92,7 +95,7 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
   const authority = createAuthority({ sqlite, ledger, now, newId });
   const allOrgs = sqlite.prepare<[], { id: string }>(`SELECT id FROM organizations ORDER BY id`);
   const outboxCount = sqlite.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ledger_outbox`);
-  st.ensureState.run(endpoint, now());
+  st.ensureState.run({ endpoint, device: deps.device, at: now() });
 
   const state = (): SyncStateRow => st.state.get(endpoint)!;
   const referrals = createReferralsReader({ client, linkedOrg: () => state().org_id, now });
@@ -120,14 +123,22 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
 
   /**
    * The org's counters as this desktop sees them (`usage`, kept for the max rule of older servers) and
-   * what it did itself (`deviceUsage`, which the server sums over the org's desktops).
+   * what it did itself (`deviceUsage`, which the server sums over the org's devices). The server knows
+   * a device by its token: what this desktop reported under its other tokens of the org this cycle is
+   * counted there already, so this token reports only the rest (a desktop given a new token would
+   * otherwise count the cycle twice).
    */
   function usageReports(orgId: string) {
     const u = deps.quotas.usage(orgId);
     const own = st.ownUsage.get(orgId, u.cycle);
+    const elsewhere = st.reportedElsewhere.get({ org: orgId, cycle: u.cycle, device: deps.device })!;
     return {
       usage: { cycle: u.cycle, messages: u.messages, aiRuns: u.aiRuns },
-      deviceUsage: { cycle: u.cycle, messages: own?.messages ?? 0, aiRuns: own?.aiRuns ?? 0 },
+      deviceUsage: {
+        cycle: u.cycle,
+        messages: Math.max(0, (own?.messages ?? 0) - elsewhere.messages),
+        aiRuns: Math.max(0, (own?.aiRuns ?? 0) - elsewhere.aiRuns),
+      },
     };
   }
 
@@ -150,52 +161,74 @@ export function createLedgerSync(deps: LedgerSyncDeps): LedgerSync {
     return s.last_sync_at === null || s.server_time === null ? 0 : s.last_sync_at - s.server_time;
   }
 
+  /**
+   * An entry's time moved onto the server's clock. A clock within a minute of the server's is left
+   * alone (the server allows 5): the entry keeps exactly its local time. Never later than this clock's
+   * now: an entry stamped while the clock ran ahead, corrected since, would be ahead of the server on
+   * every offset measured from now on.
+   */
+  const onServerClock = (createdAt: number, localNow: number, offset: number) =>
+    Math.min(createdAt, localNow) - (Math.abs(offset) < 60_000 ? 0 : offset);
+
   async function push(orgId: string, signal?: AbortSignal) {
     let pushed = 0;
     const rejected: Rejection[] = [];
     let offset = lastClockOffset();
-    /** Entries already sent again in this run after a refusal as ahead: once is enough. */
+    /** Entries already sent again in this run after a refusal on this clock: once is enough. */
     const resent = new Set<string>();
     for (let batch = 0; batch < maxBatches; batch++) {
       const rows = st.outboxBatch.all(orgId, SYNC_PUSH_MAX);
       // An entry's time goes on the server's clock once, at its first push, and stays: a repeated push
-      // (after a lost answer) must have the same body. A clock within a minute of the server's is left
-      // alone (the server allows 5): the entry keeps exactly its local time, as before this correction.
-      const shift = Math.abs(offset) < 60_000 ? 0 : offset;
+      // (after a lost answer) must have the same body.
       const localNow = now();
       const entries = commit(() =>
         rows.map((r) => {
-          // Never later than this clock's now: an entry stamped while the clock ran ahead, corrected
-          // since, would be ahead of the server on every offset measured from now on.
-          const at = r.pushed_created_at ?? Math.min(r.created_at, localNow) - shift;
+          const at = r.pushed_created_at ?? onServerClock(r.created_at, localNow, offset);
           if (r.pushed_created_at === null) st.setPushTime.run(at, r.id);
           return toPushEntry(r, at);
         }),
       );
+      const reports = usageReports(orgId);
       const sentAt = now();
-      const res = await client.push(
-        { lastPushedSeq: state().last_pushed_seq, entries, ...usageReports(orgId) },
-        signal,
-      );
+      const res = await client.push({ lastPushedSeq: state().last_pushed_seq, entries, ...reports }, signal);
       offset = Math.round((sentAt + now()) / 2) - res.serverTime;
       const pushedAt = new Map(entries.map((e) => [e.id, e.createdAt]));
+      const localAt = new Map(rows.map((r) => [r.id, r.created_at]));
       // Refused as ahead of the server's clock (the offset was not known yet, or the clock jumped): not
       // stored there, so they stay and go again on the clock just measured.
       const ahead = (r: Rejection) => (pushedAt.get(r.id) ?? 0) > res.serverTime + SYNC_MAX_SKEW_MS;
-      const again = res.rejected.filter((r) => ahead(r) && !resent.has(r.id));
-      for (const r of again) resent.add(r.id);
+      // Refused as older than 35 days only because this clock was behind (a clock weeks slow before
+      // the first sync measured it): on the clock just measured it is inside the bounds, so it goes
+      // again, once per run. Refused again after that, it is really that old and is settled.
+      const oldest = res.serverTime - SYNC_MAX_AGE_MS;
+      const slowClock = (r: Rejection) => {
+        const local = localAt.get(r.id);
+        return (
+          r.error === 'VALIDATION_ERROR' &&
+          !resent.has(r.id) &&
+          local !== undefined &&
+          (pushedAt.get(r.id) ?? oldest) < oldest &&
+          onServerClock(local, now(), offset) >= oldest
+        );
+      };
+      const retried = new Set(res.rejected.filter((r) => ahead(r) || slowClock(r)).map((r) => r.id));
+      const again = [...retried].filter((id) => !resent.has(id));
+      for (const id of again) resent.add(id);
       const settled = commit(() => {
         let n = 0;
         for (const id of res.accepted) n += st.settle.run(id).changes;
         for (const r of res.rejected) {
-          if (ahead(r)) st.setPushTime.run(null, r.id);
+          if (retried.has(r.id)) st.setPushTime.run(null, r.id);
           else n += st.settle.run(r.id).changes;
         }
         st.pushed.run(res.lastPushedSeq, endpoint);
+        // Taken only under the server's current cycle (any other label is ignored there).
+        if (reports.deviceUsage.cycle === res.cycle.cycle)
+          st.reported.run({ endpoint, ...reports.deviceUsage });
         return n;
       });
       pushed += res.accepted.length;
-      rejected.push(...res.rejected.filter((r) => !ahead(r)));
+      rejected.push(...res.rejected.filter((r) => !retried.has(r.id)));
       // Stop when the outbox is drained, or when the server settled none of the batch (next run
       // retries), unless entries wait to go again on the clock just measured.
       if (again.length === 0 && (rows.length < SYNC_PUSH_MAX || settled === 0)) break;
