@@ -4,6 +4,7 @@ import type { Check } from './contracts/health.ts';
 import { errorMessage } from './errors.ts';
 import type { KokoroClient } from './gateways/kokoro/index.ts';
 import type { OllamaClient } from './gateways/ollama/index.ts';
+import { serviceUrl } from './service-url.ts';
 
 /** Probes answer within this, so `/health` stays fast when a service is down. */
 const PROBE_TIMEOUT_MS = 1_500;
@@ -35,6 +36,7 @@ export function serviceChecks(
   ledgerSync?: { health(): Check },
 ) {
   return async (): Promise<Record<'docker' | 'ollama' | 'kokoro' | 'evolution' | 'ledger', Check>> => {
+    const { evolutionUrl, ledgerUrl } = services;
     const [docker, ollama, kokoro, evolution, ledger] = await Promise.all([
       // Docker, and whether the cage image is built: agent runs need both.
       clients.cage.health(PROBE_TIMEOUT_MS),
@@ -44,14 +46,14 @@ export function serviceChecks(
       probe(
         async () => void (await clients.kokoro.health({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })),
       ),
-      services.evolutionUrl
-        ? probe(() => httpOk(new URL('/', services.evolutionUrl).href))
+      evolutionUrl
+        ? probe(() => httpOk(serviceUrl(evolutionUrl, '/').href))
         : notConfigured('EVOLUTION_URL', 'EVOLUTION_URL is not set'),
-      !services.ledgerUrl
+      !ledgerUrl
         ? notConfigured('LEDGER_URL', 'LEDGER_URL is not set: local ledger only')
         : ledgerSync
           ? Promise.resolve(ledgerSync.health())
-          : probe(() => httpOk(new URL('/health', services.ledgerUrl).href)),
+          : probe(() => httpOk(serviceUrl(ledgerUrl, '/health').href)),
     ]);
     return { docker, ollama, kokoro, evolution, ledger };
   };

@@ -15,6 +15,7 @@ import {
 } from '../../contracts/evolution.ts';
 import { errorMessage } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
+import { serviceUrl } from '../../service-url.ts';
 import { classifyAnswer, EvolutionError } from './errors.ts';
 
 export interface EvolutionClientOptions {
@@ -40,7 +41,6 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 
 /** A typed client for Evolution API v2; every failure is an EvolutionError. */
 export function createEvolutionClient(opts: EvolutionClientOptions): EvolutionClient {
-  const base = opts.baseUrl.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const log = opts.log;
 
@@ -55,7 +55,7 @@ export function createEvolutionClient(opts: EvolutionClientOptions): EvolutionCl
     let res: Response;
     let text: string;
     try {
-      res = await fetch(base + path, {
+      res = await fetch(serviceUrl(opts.baseUrl, path), {
         method,
         headers: {
           apikey: opts.apiKey,

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ErrorCode } from '../../contracts/errors.ts';
 import { AppError, errorMessage } from '../../errors.ts';
+import { serviceUrl } from '../../service-url.ts';
 
 /** The local AI services the engine talks to over HTTP. */
 export type AiService = 'ollama' | 'kokoro';
@@ -124,7 +125,7 @@ export class ServiceCall {
     const headers: Record<string, string> = { accept: init.accept ?? 'application/json' };
     if (init.body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await fetch(new URL(path, this.opts.baseUrl), {
+      const res = await fetch(serviceUrl(this.opts.baseUrl, path), {
         method: init.method,
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),

@@ -9,6 +9,7 @@ import {
 import { ReferralsReportSchema, type ReferralsReport } from '../../contracts/hosted-ledger.ts';
 import { AppError, errorMessage } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
+import { serviceUrl } from '../../service-url.ts';
 
 /*
  * The hosted ledger's sync endpoints over HTTP, with retries: network errors, timeouts, 5xx and 429
@@ -81,7 +82,6 @@ export function createSyncClient(deps: SyncClientDeps): SyncClient {
   const defaults = { ...DEFAULT_RETRY, ...deps.retry };
   const random = deps.random ?? Math.random;
   const sleep = deps.sleep ?? abortableSleep;
-  const base = deps.baseUrl.endsWith('/') ? deps.baseUrl : `${deps.baseUrl}/`;
 
   async function once<S extends z.ZodType>(
     path: string,
@@ -93,7 +93,7 @@ export function createSyncClient(deps: SyncClientDeps): SyncClient {
     const timeout = AbortSignal.timeout(policy.timeoutMs);
     let res: Response;
     try {
-      res = await doFetch(new URL(path, base), {
+      res = await doFetch(serviceUrl(deps.baseUrl, path), {
         ...init,
         headers: {
           authorization: `Bearer ${deps.token}`,

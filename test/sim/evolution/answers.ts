@@ -26,6 +26,19 @@ export const unauthorized = (): Answer => wrapped(401, 'Unauthorized', 'Unauthor
 export const unknownInstance = (name: string): Answer =>
   wrapped(404, 'Not Found', [`The "${name}" instance does not exist`]);
 
+/** index.router.ts: `GET /` answers without a key, for uptime checks. */
+export const welcome = (host: string): Answer => ({
+  status: 200,
+  body: {
+    status: 200,
+    message: 'Welcome to the Evolution API, it is working!',
+    version: '2.3.0',
+    clientName: 'evolution_exchange',
+    manager: `http://${host}/manager`,
+    documentation: 'https://doc.evolution-api.com',
+  },
+});
+
 /** main.ts' fallback for a route that does not exist. */
 export const noRoute = (method: string, url: string): Answer =>
   wrapped(404, 'Not Found', [`Cannot ${method.toUpperCase()} ${url}`]);

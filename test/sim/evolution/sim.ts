@@ -365,6 +365,9 @@ export async function startEvolutionSim(opts: EvolutionSimOptions = {}): Promise
         return send(res, record, answer.unparseableJson((err as Error).message));
       }
     }
+    if (method === 'GET' && url.pathname === '/') {
+      return send(res, record, answer.welcome(req.headers.host ?? 'localhost'));
+    }
     const r = route(method, url.pathname);
     if (!r) return send(res, record, answer.noRoute(method, req.url ?? '/'));
     await sleep((r.op === 'fetchInstances' ? undefined : latency.get(r.instance)) ?? defaultLatency);
