@@ -11,6 +11,7 @@ import { AppError, errorMessage } from './errors.ts';
 import { lockHolder } from './lock.ts';
 import { createLogger } from './logger.ts';
 import { DEFAULT_UI_DIR, runEngine, stopOnSignals } from './run.ts';
+import type { JobQueue } from './queue/port.ts';
 
 const USAGE = `Usage: agencia-desk-engine <command> [options]
 
@@ -83,13 +84,32 @@ function migrate(config: EngineConfig): number {
   return 0;
 }
 
+/**
+ * Job counts per queue and open dead letters; while the queue cannot answer (Redis away), null for
+ * both and why, beside the health checks that say the same.
+ */
+async function queueStatus(queue: JobQueue) {
+  try {
+    const [counts, open] = await Promise.all([
+      Promise.all(ENGINE_QUEUES.map(async (q) => [q, await queue.counts(q)] as const)),
+      queue.deadLetters.list({ resolved: false, limit: 500 }),
+    ]);
+    return {
+      queues: Object.fromEntries(counts),
+      deadLetters: { open: open.items.length, more: open.nextCursor !== undefined },
+    };
+  } catch (err) {
+    if (!(err instanceof AppError) || err.code !== 'UNAVAILABLE') throw err;
+    return { queues: null, deadLetters: null, queueError: err.message };
+  }
+}
+
 async function status(config: EngineConfig): Promise<number> {
   const log = createLogger('engine', { level: 'silent' });
   const engine = await createEngine({ config, log });
   try {
-    const queues: Record<string, unknown> = {};
-    for (const q of ENGINE_QUEUES) queues[q] = await engine.queue.counts(q);
-    const open = await engine.queue.deadLetters.list({ resolved: false, limit: 500 });
+    // All at once: with Redis away each read takes the queue's answer deadline, then says so.
+    const [health, queueState] = await Promise.all([engine.health(), queueStatus(engine.queue)]);
     const holder = lockHolder(config.dataDir);
     const engineHolder = holder?.role === 'engine' ? holder : undefined;
     out(
@@ -99,9 +119,8 @@ async function status(config: EngineConfig): Promise<number> {
           running: engineHolder !== undefined,
           pid: engineHolder?.pid ?? null,
           backend: engine.queue.backend,
-          health: await engine.health(),
-          queues,
-          deadLetters: { open: open.items.length, more: open.nextCursor !== undefined },
+          health,
+          ...queueState,
           config: describeConfig(config),
         },
         null,

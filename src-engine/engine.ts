@@ -93,9 +93,11 @@ async function openQueue(opts: EngineOptions, db: DatabaseHandle): Promise<JobQu
 
 const REDIS_READY_WAIT_MS = 2_000;
 
-async function openRedis(url: string): Promise<Redis> {
+async function openRedis(url: string, log: Logger): Promise<Redis> {
   const { Redis } = await import('ioredis');
   const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  // Without a listener ioredis prints every failed reconnect to stderr, outside the JSON log.
+  redis.on('error', (err) => log.warn({ err }, 'rate-limit redis connection error'));
   // The rate limits count in Redis once it is ready, in memory until then (their fallback): a start
   // waits for it a moment instead of splitting its first requests' counts between the two.
   await Promise.race([once(redis, 'ready'), sleep(REDIS_READY_WAIT_MS, undefined, { ref: false })]).catch(
@@ -131,7 +133,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     if (journal) runMigrations(db);
     const queue = await openQueue(opts, db);
     opened.push({ close: () => queue.close() });
-    const redis = config.redisUrl ? await openRedis(config.redisUrl) : undefined;
+    const redis = config.redisUrl
+      ? await openRedis(config.redisUrl, log.child({ module: 'rate-limit' }))
+      : undefined;
     if (redis) opened.push({ close: () => redis.quit() });
 
     const events = createEventBus<EngineEvent>((err) => log.warn({ err }, 'event listener failed'));

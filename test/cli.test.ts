@@ -65,6 +65,24 @@ describe('agencia-desk-engine CLI', () => {
     });
   });
 
+  it('status answers with Redis away: the queue unhealthy, no counts, only JSON on stderr', () => {
+    const started = Date.now();
+    // Nothing listens on port 1 of loopback.
+    const r = cli(['status'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const s = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(s).toMatchObject({
+      backend: 'bullmq',
+      health: { status: 'degraded', checks: { queue: { status: 'unhealthy' } } },
+      queues: null,
+      deadLetters: null,
+    });
+    expect(s.queueError).toMatch(/Redis did not answer within 5 s/);
+    // ioredis prints unhandled connection errors as raw stack traces; every line here is a JSON log.
+    for (const line of r.stderr.split('\n').filter(Boolean)) expect(() => JSON.parse(line), line).not.toThrow();
+  });
+
   it('seed, keys and topup: an org with its key and credit, more keys, revocation, a top-up', async () => {
     const seeded = cli(['seed', '--org', 'Agencia Sol', '--plan', 'starter', '--credits', '12.5', '--json']);
     expect(seeded.status, seeded.stderr).toBe(0);

@@ -25,6 +25,7 @@ import {
 } from '../contracts/queue.ts';
 import type { JobEvent } from '../contracts/events.ts';
 import { AppError, parseOrThrow } from '../errors.ts';
+import { within } from '../within.ts';
 import { MAX_STALLS, STALLED } from './errors.ts';
 import { createEventBus } from '../events.ts';
 import { runAttempt, storableResult } from './attempt.ts';
@@ -124,7 +125,7 @@ interface RunningJob {
 }
 
 /** Waits for `p` at most `ms` ms; false if it has not settled by then (it keeps running). */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
   try {
@@ -133,6 +134,14 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
     clearTimeout(timer);
   }
 }
+
+/**
+ * How long a caller that waits for the answer (the API, the CLI, the desktop) waits for Redis. ioredis
+ * holds a command while it reconnects, i.e. for as long as Redis is away; such a caller gets
+ * UNAVAILABLE instead. The command may still run once Redis is back: these are reads, and the two
+ * dead-letter changes, which are idempotent.
+ */
+export const REDIS_ANSWER_MS = 5_000;
 
 /** The scale-out queue: BullMQ on Redis/Valkey, so several engines on several machines share the work. */
 export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
@@ -144,6 +153,17 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
   // adds its own blocking connection. BullMQ requires maxRetriesPerRequest null for workers.
   const client = new Redis(opts.url, { maxRetriesPerRequest: null });
   client.on('error', (err) => log.warn({ err }, 'redis connection error'));
+  /** `work` for a caller waiting on it: UNAVAILABLE after REDIS_ANSWER_MS rather than never. */
+  const answered = <T>(what: string, work: () => Promise<T>): Promise<T> =>
+    within(
+      work(),
+      REDIS_ANSWER_MS,
+      () =>
+        new AppError(
+          'UNAVAILABLE',
+          `The queue's Redis did not answer within ${REDIS_ANSWER_MS / 1000} s (connection ${client.status}): ${what} cannot be done now`,
+        ),
+    );
   const queues = new Map<string, Queue<Envelope>>();
   const workers = new Set<BullmqWorker>();
   // Our own keys live under "<prefix>:_...": a queue name never starts with "_", so they never
@@ -341,53 +361,58 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         d !== null && (q.orgId === undefined || (d.payload as { orgId?: unknown })?.orgId === q.orgId);
       // Ids grow with every dead letter, so the id is both the order and an exact keyset cursor.
       // An org filter reads on in chunks until the page is full (one desktop rarely has many orgs).
-      const found: DeadLetter[] = [];
-      let from = q.cursor ? `(${q.cursor}` : '+inf';
-      for (;;) {
-        const chunk = q.orgId === undefined ? q.limit + 1 : 200;
-        const ids = await client.zrevrangebyscore(
-          keys.index(q.queue, state),
-          from,
-          '-inf',
-          'LIMIT',
-          0,
-          chunk,
-        );
-        found.push(...(await Promise.all(ids.map(readDeadLetter))).filter(ofOrg));
-        if (found.length > q.limit || ids.length < chunk) break;
-        from = `(${ids[ids.length - 1]!}`;
-      }
-      const items = found.slice(0, q.limit);
-      return found.length > q.limit ? { items, nextCursor: items[items.length - 1]!.id } : { items };
+      return answered('listing dead letters', async () => {
+        const found: DeadLetter[] = [];
+        let from = q.cursor ? `(${q.cursor}` : '+inf';
+        for (;;) {
+          const chunk = q.orgId === undefined ? q.limit + 1 : 200;
+          const ids = await client.zrevrangebyscore(
+            keys.index(q.queue, state),
+            from,
+            '-inf',
+            'LIMIT',
+            0,
+            chunk,
+          );
+          found.push(...(await Promise.all(ids.map(readDeadLetter))).filter(ofOrg));
+          if (found.length > q.limit || ids.length < chunk) break;
+          from = `(${ids[ids.length - 1]!}`;
+        }
+        const items = found.slice(0, q.limit);
+        return found.length > q.limit ? { items, nextCursor: items[items.length - 1]!.id } : { items };
+      });
     },
     async get(id) {
-      return typeof id === 'string' ? readDeadLetter(id) : null;
+      return typeof id === 'string' ? answered('reading a dead letter', () => readDeadLetter(id)) : null;
     },
-    retry: async (id) =>
-      retryDeadLetter(await mustReadDeadLetter(id), {
-        unfinished: async (queue, jobId) => {
-          const state = await (await queueFor(queue).getJob(jobId))?.getState();
-          return state !== undefined && !['completed', 'failed', 'unknown'].includes(state);
-        },
-        add: async (job) => (await addMany([job]))[0]!,
-        recordRetry: async (deadLetterId, jobId) =>
-          void (await client.rpush(keys.retriedAs(deadLetterId), jobId)),
+    retry: (id) =>
+      answered('retrying a dead letter', async () =>
+        retryDeadLetter(await mustReadDeadLetter(id), {
+          unfinished: async (queue, jobId) => {
+            const state = await (await queueFor(queue).getJob(jobId))?.getState();
+            return state !== undefined && !['completed', 'failed', 'unknown'].includes(state);
+          },
+          add: async (job) => (await addMany([job]))[0]!,
+          recordRetry: async (deadLetterId, jobId) =>
+            void (await client.rpush(keys.retriedAs(deadLetterId), jobId)),
+        }),
+      ),
+    resolve: (id) =>
+      answered('resolving a dead letter', async () => {
+        const d = await mustReadDeadLetter(id);
+        await client.eval(
+          RESOLVE_DEAD_LETTER,
+          5,
+          keys.deadLetter(d.id),
+          keys.index(undefined, 'open'),
+          keys.index(d.queue, 'open'),
+          keys.index(undefined, 'resolved'),
+          keys.index(d.queue, 'resolved'),
+          d.id,
+          now(),
+        );
+        return mustReadDeadLetter(d.id);
       }),
-    async resolve(id) {
-      const d = await mustReadDeadLetter(id);
-      await client.eval(
-        RESOLVE_DEAD_LETTER,
-        5,
-        keys.deadLetter(d.id),
-        keys.index(undefined, 'open'),
-        keys.index(d.queue, 'open'),
-        keys.index(undefined, 'resolved'),
-        keys.index(d.queue, 'resolved'),
-        d.id,
-        now(),
-      );
-      return mustReadDeadLetter(d.id);
-    },
   };
 
   // ---- workers --------------------------------------------------------------------------------
@@ -597,12 +622,12 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         // BullMQ's close stops fetching and waits for the running processors; past the grace
         // period our processors stop waiting for their handlers and hand the jobs back.
         const closed = this.worker.close();
-        await within(closed, graceMs);
+        await settlesWithin(closed, graceMs);
         this.giveUp();
         this.stop.abort(new Error('worker closing'));
         // With Redis unreachable BullMQ's close never settles; shutdown must not hang on it. The
         // jobs it held stay locked until their locks expire, then stall detection takes them back.
-        if (!(await within(closed, CLOSE_STUCK_MS))) {
+        if (!(await settlesWithin(closed, CLOSE_STUCK_MS))) {
           log.warn({ queue: this.queue }, 'bullmq worker did not close (redis unreachable?); leaving it');
         }
       })();
@@ -709,25 +734,29 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
       const name = validateQueueName(queue);
       const jobId = validateJobId(id);
       const q = queueFor(name);
-      const [job, progress] = await Promise.all([q.getJob(jobId), client.hget(q.toKey(jobId), 'progress')]);
+      const [job, progress] = await answered('reading a job', () =>
+        Promise.all([q.getJob(jobId), client.hget(q.toKey(jobId), 'progress')]),
+      );
       // Every job we make is named after its queue; anything else at that key is not a job of ours.
       if (!job || job.name !== name) return null;
       return toInfo(name, q, job, progress);
     },
     async counts(queue) {
       const q = queueFor(validateQueueName(queue));
-      const [c, paused] = await Promise.all([
-        q.getJobCounts(
-          'waiting',
-          'prioritized',
-          'waiting-children',
-          'delayed',
-          'active',
-          'completed',
-          'failed',
-        ),
-        q.isPaused(),
-      ]);
+      const [c, paused] = await answered('counting jobs', () =>
+        Promise.all([
+          q.getJobCounts(
+            'waiting',
+            'prioritized',
+            'waiting-children',
+            'delayed',
+            'active',
+            'completed',
+            'failed',
+          ),
+          q.isPaused(),
+        ]),
+      );
       const n = (k: string) => c[k] ?? 0;
       const counts: JobCounts = {
         waiting: n('waiting') + n('prioritized') + n('waiting-children'),
@@ -812,7 +841,7 @@ export function createBullmqQueue(opts: BullmqQueueOptions): JobQueue {
         await Promise.all([...workers].map((w) => w.close(graceMs)));
         const rest = Promise.all([...queues.values()].map((q) => q.close())).then(() => client.quit());
         // QUIT waits behind commands queued while Redis is away; past the limit, drop the connection.
-        if (!(await within(rest, CLOSE_STUCK_MS))) {
+        if (!(await settlesWithin(rest, CLOSE_STUCK_MS))) {
           log.warn({}, 'redis connection did not close cleanly (redis unreachable?); dropping it');
           client.disconnect();
         }

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { inject } from 'vitest';
-import { createBullmqQueue } from '../../src-engine/queue/bullmq.ts';
+import { describe, expect, inject, it } from 'vitest';
+import { AppError } from '../../src-engine/errors.ts';
+import { createBullmqQueue, REDIS_ANSWER_MS } from '../../src-engine/queue/bullmq.ts';
 import { defineQueueContract } from './contract.ts';
 
 defineQueueContract('bullmq', async () => {
@@ -42,4 +43,31 @@ defineQueueContract('bullmq', async () => {
       }
     },
   };
+});
+
+describe('bullmq with its Redis away', () => {
+  it('answers the reads and dead-letter changes callers wait on with UNAVAILABLE, not never', async () => {
+    // Nothing listens on port 1 of loopback: ioredis keeps reconnecting and holds every command.
+    const queue = createBullmqQueue({ url: 'redis://127.0.0.1:1', prefix: `away-${randomUUID()}` });
+    const started = Date.now();
+    try {
+      const outcomes = await Promise.allSettled([
+        queue.counts('whatsapp.send'),
+        queue.getJob('whatsapp.send', 'some-job'),
+        queue.deadLetters.list({ resolved: false, limit: 10 }),
+        queue.deadLetters.get('1'),
+        queue.deadLetters.retry('1'),
+        queue.deadLetters.resolve('1'),
+      ]);
+      for (const o of outcomes) {
+        expect(o.status).toBe('rejected');
+        const err = (o as PromiseRejectedResult).reason as unknown;
+        expect(err).toBeInstanceOf(AppError);
+        expect((err as AppError).code).toBe('UNAVAILABLE');
+      }
+      expect(Date.now() - started).toBeLessThan(REDIS_ANSWER_MS + 2_000);
+    } finally {
+      await queue.close(0);
+    }
+  }, 20_000);
 });
