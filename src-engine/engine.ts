@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createAgentWorker, createRunSettlement, type AgentWorker } from './cage/agent-worker.ts';
 import { createCageEngine, createDockerClient, type CageEngine } from './cage/index.ts';
 import { createCompliance, type Compliance } from './compliance/alerts.ts';
+import { watchCompliance } from './compliance/watch.ts';
 import type { EngineConfig } from './config/index.ts';
 import type { EngineEvent } from './contracts/events.ts';
 import type { Health } from './contracts/health.ts';
@@ -150,6 +151,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       lowCreditMicro: parseCredits(config.lowCreditAlert),
       events,
     });
+    opened.push({ close: watchCompliance({ events, compliance, log: log.child({ module: 'compliance' }) }) });
     const ledgerSync = ledgerSyncFromConfig({
       config,
       sqlite,

@@ -65,7 +65,6 @@ export async function startSmartSend(deps: SmartSendRuntimeDeps): Promise<SmartS
       messages,
       smartSend,
       evolution: deps.evolution,
-      compliance: deps.compliance,
       log: log.child({ module: 'smartsend' }),
     }),
     { concurrency: SEND_CONCURRENCY },

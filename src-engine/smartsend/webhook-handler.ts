@@ -87,7 +87,6 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (event: WebhookE
             smartSend.release(sent.id);
             // An ERROR ack that came before this webhook (messages.ts, early acks).
             if (sent.status === 'failed') await ackError(inst.id);
-            compliance.checkOrg(sent.org_id);
             log.info({ messageId: sent.id, instanceId: inst.id }, 'send confirmed by webhook');
           }
         }

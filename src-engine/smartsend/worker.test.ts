@@ -59,7 +59,7 @@ function build(timeoutMs = 5_000) {
     lowCreditMicro: 0,
   });
   const evolution = createEvolutionClient({ baseUrl: sim.url, apiKey: sim.apiKey, timeoutMs });
-  handler = createSendHandler({ sqlite, messages, smartSend, evolution, compliance, log, now: clock.now });
+  handler = createSendHandler({ sqlite, messages, smartSend, evolution, log, now: clock.now });
   onWebhook = createWebhookHandler({
     sqlite,
     messages,

@@ -1,4 +1,3 @@
-import type { Compliance } from '../compliance/alerts.ts';
 import type { Sqlite } from '../db/connection.ts';
 import { AppError, errorMessage } from '../errors.ts';
 import {
@@ -14,14 +13,14 @@ import type { MessageStore } from './messages.ts';
 import type { SmartSend } from './planner.ts';
 
 /*
- * The `whatsapp.send` worker: guard -> queue -> SmartSend -> Evolution -> ledger -> compliance.
+ * The `whatsapp.send` worker: guard -> queue -> SmartSend -> Evolution -> ledger.
  *
  * Each attempt asks SmartSend for the message's slot and, until its "composing" should start, puts
  * the job back without spending an attempt. Then it claims the message (`sending`, naming this job)
  * and asks Evolution to send it with `delay` = the composing time (Evolution shows "composing" that
- * long, then sends). The outcome feeds the instance's health; a send settles the charge (capture)
- * and checks the org's compliance thresholds; a permanent refusal, or the last failed attempt,
- * marks it failed and releases the charge.
+ * long, then sends). The outcome feeds the instance's health; a send settles the charge (capture;
+ * its `message.status` event has the compliance thresholds checked, compliance/watch.ts); a permanent
+ * refusal, or the last failed attempt, marks it failed and releases the charge.
  *
  * Exactly once, as far as the engine can know: a settled message is never sent again, and a retry
  * after a crash finds `sending` and sends again only if no SEND_MESSAGE webhook told us Evolution
@@ -40,7 +39,6 @@ export interface SendWorkerDeps {
   messages: MessageStore;
   smartSend: SmartSend;
   evolution: EvolutionClient;
-  compliance: Compliance;
   log: Logger;
   now?: () => number;
   /** How long a message waits when no instance of its org can send (all banned, or it is pinned to a banned one). */
@@ -172,7 +170,6 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       smartSend.report(slot.instanceId, { kind: 'send-ok' });
       // An ERROR ack that came before this answer (messages.ts, early acks) is the same sign as a later one.
       if (sent?.status === 'failed') smartSend.report(slot.instanceId, { kind: 'ack-error' });
-      deps.compliance.checkOrg(orgId);
       return { status: 'sent', instanceId: slot.instanceId, evolutionMessageId: answer.key.id };
     } catch (err) {
       const e = err instanceof EvolutionError ? err : undefined;

@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '../../test/support/process.ts';
+import { startTestEngine, type TestEngine } from '../../test/support/test-engine.ts';
+import type { EngineEvent } from '../contracts/events.ts';
+import { createEventBus } from '../events.ts';
+import { createLogger } from '../logger.ts';
+import { watchCompliance } from './watch.ts';
+
+const quiet = createLogger('engine', { level: 'silent' });
+let t: TestEngine | undefined;
+afterEach(async () => {
+  await t?.dispose();
+  t = undefined;
+});
+
+const alertKinds = (engine: TestEngine['engine'], orgId: string) =>
+  engine.db.sqlite
+    .prepare<[string], { kind: string }>(`SELECT kind FROM alerts WHERE org_id = ? ORDER BY created_at`)
+    .all(orgId)
+    .map((a) => a.kind);
+
+describe('compliance watch', () => {
+  it('raises the low-credit alert when an agent run holds the credit, not only after a send', async () => {
+    t = await startTestEngine({ LOW_CREDIT_ALERT: '1' });
+    const { orgId, apiKey } = await t.org({ plan: 'free', credits: '1.5' });
+    // The Free plan's one included run: no credit moves, no alert.
+    await t.engine.call('agents:run', { prompt: 'incluida' }, apiKey);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(alertKinds(t.engine, orgId)).toEqual([]);
+    // The second is charged: its 1-credit hold leaves 0.5 available, under LOW_CREDIT_ALERT = 1.
+    await t.engine.call('agents:run', { prompt: 'de pago' }, apiKey);
+    await until('the low-credit alert', () => alertKinds(t!.engine, orgId).includes('low_credit'), 5_000);
+    expect(alertKinds(t.engine, orgId)).toEqual(['low_credit']);
+  });
+
+  it('checks each org once per turn of the event loop, and not after it was stopped', async () => {
+    const bus = createEventBus<EngineEvent>();
+    const checked: string[] = [];
+    const stop = watchCompliance({
+      events: bus,
+      compliance: { checkOrg: (o) => (checked.push(o), []) },
+      log: quiet,
+    });
+    const posted = (orgId: string): EngineEvent => ({
+      type: 'message.status',
+      orgId,
+      messageId: 'm',
+      status: 'sent',
+      ts: 0,
+    });
+    for (let i = 0; i < 100; i++) bus.emit(posted(i % 2 ? 'org-a' : 'org-b'));
+    bus.emit({ type: 'job.queued', queue: 'whatsapp.send', jobId: 'j', orgId: 'org-c', ts: 0, runAt: 0 });
+    expect(checked).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(checked.sort()).toEqual(['org-a', 'org-b']);
+
+    bus.emit(posted('org-a'));
+    stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(checked).toHaveLength(2);
+  });
+});
