@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { LedgerKind, Plan, VerifyReport } from '../src-engine/contracts/ledger.ts';
+import { orgDelta, type LedgerKind, type Plan, type VerifyReport } from '../src-engine/contracts/ledger.ts';
 import type { HostedTransfer } from '../src-engine/contracts/hosted-ledger.ts';
 import { cycleAt } from '../src-engine/ledger/cycle.ts';
 import { AppError } from '../src-engine/errors.ts';
@@ -24,12 +24,6 @@ const SYSTEM_ACCOUNT = {
   PLAN_CHARGE: 'plans',
   ADJUSTMENT: 'adjustments',
 } as const satisfies Record<LedgerKind, string>;
-
-/** The signed change a transfer makes to the org's credit. Only ADJUSTMENT is posted signed. */
-export function orgDelta(kind: LedgerKind, amountMicro: number): number {
-  if (kind === 'ADJUSTMENT') return amountMicro;
-  return kind === 'TOPUP' || kind === 'COMMISSION' ? amountMicro : -amountMicro;
-}
 
 export type OrgRow = typeof orgs.$inferSelect;
 export type TransferRow = typeof transfers.$inferSelect;

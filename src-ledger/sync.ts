@@ -1,5 +1,5 @@
 import { and, eq, gt, inArray, sql, type Column, type SQL } from 'drizzle-orm';
-import type { LedgerKind } from '../src-engine/contracts/ledger.ts';
+import { orgDelta, type LedgerKind } from '../src-engine/contracts/ledger.ts';
 import {
   SYNC_MAX_AGE_MS,
   SYNC_MAX_SKEW_MS,
@@ -18,7 +18,6 @@ import {
   cycleOf,
   knownTransfers,
   lockOrgs,
-  orgDelta,
   planById,
   postTransfers,
   type TransferDraft,

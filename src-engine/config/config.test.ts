@@ -55,6 +55,11 @@ describe('config', () => {
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, OLLAMA_URL: 'not a url' })).toThrow(/OLLAMA_URL/);
     expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, REDIS_URL: 'nope' })).toThrow(ConfigError);
+    // Digits the pattern takes but more credits than the ledger does: named, not a bare ledger error.
+    expect(() => loadConfig({ AGENCIA_DATA_DIR: dir, LOW_CREDIT_ALERT: '99999999999' })).toThrow(
+      /LOW_CREDIT_ALERT/,
+    );
+    expect(loadConfig({ AGENCIA_DATA_DIR: dir, LOW_CREDIT_ALERT: '2.5' }).lowCreditAlert).toBe('2.5');
   });
 
   it('never echoes a secret value in its error', () => {

@@ -12,9 +12,18 @@ import {
   type SmartSendSettings,
 } from '../contracts/smartsend.ts';
 import { HttpServiceUrlSchema, LedgerTokenSchema, numberFromText } from '../contracts/common.ts';
+import { parseCredits } from '../ledger/money.ts';
 
 const port = z.number().int().min(0).max(65535);
 const url = z.url({ protocol: /^(https?|redis|rediss|unix|tcp)$/ });
+const parsesAsCredits = (text: string) => {
+  try {
+    parseCredits(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Every setting, by the name of its environment variable. The same names are accepted as keys
@@ -147,6 +156,8 @@ export const CONFIG_VARS = {
     schema: z
       .string()
       .regex(/^\d+(\.\d{1,6})?$/, 'credits, e.g. 1 or 0.5')
+      // The engine reads it with parseCredits: a value it refuses is a bad value here, named as such.
+      .refine(parsesAsCredits, 'credits, at most the largest amount the ledger takes')
       .default('1'),
     doc: 'Raise a compliance alert when available credit drops below this many credits.',
   },
