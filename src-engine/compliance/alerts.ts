@@ -50,6 +50,11 @@ export function createCompliance(deps: {
     `INSERT INTO alerts (id, org_id, kind, threshold, cycle, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT(org_id, kind, threshold, cycle) DO NOTHING RETURNING *`,
   );
+  // Read first: checks run after every posting, and an INSERT that does nothing is still a write (it
+  // would commit the guard's open batch, db/journal.ts) once the org is past a threshold.
+  const alreadyRaised = deps.sqlite.prepare<[string, string, number, string], { one: number }>(
+    `SELECT 1 AS one FROM alerts WHERE org_id = ? AND kind = ? AND threshold = ? AND cycle = ?`,
+  );
   const occurrences = deps.sqlite.prepare<[string, string, string], { n: number }>(
     `SELECT count(*) AS n FROM alerts WHERE org_id = ? AND kind = ? AND cycle = ?`,
   );
@@ -61,6 +66,7 @@ export function createCompliance(deps: {
     period: string,
     message: string,
   ): Alert | null {
+    if (alreadyRaised.get(orgId, kind, threshold, period)) return null;
     const at = now();
     const row = insert.get(newId(), orgId, kind, threshold, period, message, at);
     if (!row) return null;

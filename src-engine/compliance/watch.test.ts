@@ -33,6 +33,25 @@ describe('compliance watch', () => {
     expect(alertKinds(t.engine, orgId)).toEqual(['low_credit']);
   });
 
+  it('checks an org past its thresholds without writing: the guard batch stays open', async () => {
+    t = await startTestEngine({ LOW_CREDIT_ALERT: '1' }, { exclusive: true });
+    const { orgId, apiKey } = await t.org({ plan: 'free', credits: '0.5' });
+    t.engine.db.sqlite.prepare(`UPDATE plans SET messages_included = 1 WHERE id = 'free'`).run();
+    t.engine.quotas.bumpUsage(orgId, { messages: 1 });
+    expect(t.engine.compliance.checkOrg(orgId).map((a) => a.kind)).toEqual([
+      'quota',
+      'quota',
+      'quota',
+      'low_credit',
+    ]);
+    // A guarded send acknowledged from the journal: its batch commits a turn later.
+    await t.engine.call('whatsapp:send', { instanceId: 'auto', to: '5215512345678', text: 'hola' }, apiKey);
+    expect(t.engine.db.sqlite.inTransaction).toBe(true);
+    expect(t.engine.compliance.checkOrg(orgId)).toEqual([]);
+    // An INSERT that does nothing is still a write, and a write commits the batch (db/journal.ts).
+    expect(t.engine.db.sqlite.inTransaction).toBe(true);
+  });
+
   it('checks each org once per turn of the event loop, and not after it was stopped', async () => {
     const bus = createEventBus<EngineEvent>();
     const checked: string[] = [];
