@@ -80,7 +80,8 @@ describe('agencia-desk-engine CLI', () => {
     });
     expect(s.queueError).toMatch(/Redis did not answer within 5 s/);
     // ioredis prints unhandled connection errors as raw stack traces; every line here is a JSON log.
-    for (const line of r.stderr.split('\n').filter(Boolean)) expect(() => JSON.parse(line), line).not.toThrow();
+    for (const line of r.stderr.split('\n').filter(Boolean))
+      expect(() => JSON.parse(line), line).not.toThrow();
   });
 
   it('seed, keys and topup: an org with its key and credit, more keys, revocation, a top-up', async () => {
