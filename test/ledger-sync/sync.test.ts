@@ -232,6 +232,11 @@ describe('ledger sync', () => {
     const own = () =>
       desk.sqlite.prepare(`SELECT own_messages AS messages, own_ai_runs AS aiRuns FROM usage_counters`).get();
     const serverUsage = async () => (await authorityOf(server, orgId)).usage;
+    const perDevice = async () =>
+      (await server.database.db.execute(
+        sql`SELECT d.name, u.messages, u.ai_runs AS "aiRuns" FROM device_usage u JOIN devices d ON d.id = u.device_id
+            WHERE u.org_id = ${orgId} ORDER BY d.name`,
+      )) as unknown as { rows: { name: string; messages: number; aiRuns: number }[] };
 
     await desk.sync.run();
     work('message', 3);
@@ -259,14 +264,21 @@ describe('ledger sync', () => {
     work('message', 1);
     await desk.sync.run();
     expect(await serverUsage()).toEqual({ messages: 10, aiRuns: 1 });
-    const perDevice = (await server.database.db.execute(
-      sql`SELECT d.name, u.messages, u.ai_runs AS "aiRuns" FROM device_usage u JOIN devices d ON d.id = u.device_id
-          WHERE u.org_id = ${orgId} ORDER BY d.name`,
-    )) as unknown as { rows: { name: string; messages: number; aiRuns: number }[] };
-    expect(perDevice.rows).toEqual([
+    expect((await perDevice()).rows).toEqual([
       { name: 'desk A', messages: 8, aiRuns: 1 },
       { name: 'desk B', messages: 2, aiRuns: 0 },
     ]);
+
+    // B again: A's two rows are one device, counted once at its highest report (8), not 7 + 8.
+    desk.useToken(tokenB);
+    work('message', 3);
+    await desk.sync.run();
+    expect(own()).toEqual({ messages: 13, aiRuns: 1 });
+    expect((await perDevice()).rows).toEqual([
+      { name: 'desk A', messages: 8, aiRuns: 1 },
+      { name: 'desk B', messages: 5, aiRuns: 0 },
+    ]);
+    expect(await serverUsage()).toEqual({ messages: 13, aiRuns: 1 });
   });
 
   it("a desktop clock 10 minutes fast: its usage is pushed on the server's clock, not refused", async () => {

@@ -87,8 +87,12 @@ export function prepareSyncStatements(sqlite: Sqlite) {
       { org: string; cycle: string; device: string },
       { messages: number; aiRuns: number }
     >(
-      `SELECT coalesce(sum(device_usage_messages), 0) AS messages, coalesce(sum(device_usage_ai_runs), 0) AS aiRuns
-         FROM ledger_sync_state WHERE org_id = @org AND device_usage_cycle = @cycle AND device IS NOT @device`,
+      // Per device its highest report, as the server keeps it: one token may have several rows (one
+      // per LEDGER_URL spelling), and counting each would under-report this token.
+      `SELECT coalesce(sum(messages), 0) AS messages, coalesce(sum(aiRuns), 0) AS aiRuns
+         FROM (SELECT max(device_usage_messages) AS messages, max(device_usage_ai_runs) AS aiRuns
+                 FROM ledger_sync_state WHERE org_id = @org AND device_usage_cycle = @cycle AND device IS NOT @device
+                GROUP BY device)`,
     ),
     /** The server took `deviceUsage` from this row: it keeps the max, and so does this. */
     reported: sqlite.prepare<{ endpoint: string; cycle: string; messages: number; aiRuns: number }>(
