@@ -151,7 +151,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       lowCreditMicro: parseCredits(config.lowCreditAlert),
       events,
     });
-    opened.push({ close: watchCompliance({ events, compliance, log: log.child({ module: 'compliance' }) }) });
+    const stopCompliance = watchCompliance({ events, compliance, log: log.child({ module: 'compliance' }) });
+    opened.push({ close: stopCompliance });
     const ledgerSync = ledgerSyncFromConfig({
       config,
       sqlite,
@@ -318,6 +319,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         outbox.close();
         await queue.close(graceMs);
         await cage.close();
+        // The checks due after the last settlements and cancellations, while the database is open.
+        stopCompliance();
         await redis?.quit().catch(() => {});
         try {
           journal?.close();

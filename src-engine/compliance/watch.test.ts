@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../test/support/process.ts';
 import { startTestEngine, type TestEngine } from '../../test/support/test-engine.ts';
@@ -52,7 +55,21 @@ describe('compliance watch', () => {
     expect(t.engine.db.sqlite.inTransaction).toBe(true);
   });
 
-  it('checks each org once per turn of the event loop, and not after it was stopped', async () => {
+  it('runs the checks still due when the engine closes, before its database does', async () => {
+    t = await startTestEngine({ LOW_CREDIT_ALERT: '5' });
+    const { orgId } = await t.org({ plan: 'free', credits: '1' });
+    t.engine.ledger.transfer({ id: randomUUID(), orgId, kind: 'ADJUSTMENT', amountMicro: 1_000_000 });
+    await t.engine.close(0);
+    const db = new Database(join(t.dir, 'engine.db'), { readonly: true });
+    try {
+      const kinds = db.prepare(`SELECT kind FROM alerts WHERE org_id = ?`).all(orgId) as { kind: string }[];
+      expect(kinds.map((k) => k.kind)).toEqual(['low_credit']);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('checks each org once per turn of the event loop; stopping runs what is due, then no more', async () => {
     const bus = createEventBus<EngineEvent>();
     const checked: string[] = [];
     const stop = watchCompliance({
@@ -75,7 +92,9 @@ describe('compliance watch', () => {
 
     bus.emit(posted('org-a'));
     stop();
+    expect(checked).toHaveLength(3);
+    bus.emit(posted('org-b'));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(checked).toHaveLength(2);
+    expect(checked).toHaveLength(3);
   });
 });

@@ -12,7 +12,8 @@ const movesCreditOrQuota = (e: EngineEvent): e is EngineEvent & { orgId: string 
 /**
  * Checks an org's quota and low-credit alerts after whatever moved its credit or its counters — a
  * send, an agent run, a sync, a top-up —, once per org and turn of the event loop, off the path of the
- * command that moved them. Returns the function that stops it.
+ * command that moved them. Returns the function that stops it, which first runs the checks still
+ * due: at shutdown they must run before the database closes.
  */
 export function watchCompliance(deps: {
   events: Pick<EventBus<EngineEvent>, 'on'>;
@@ -41,7 +42,6 @@ export function watchCompliance(deps: {
   return () => {
     off();
     if (pending) clearImmediate(pending);
-    pending = undefined;
-    due.clear();
+    check();
   };
 }
