@@ -84,6 +84,19 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
     return runtimeChecked;
   }
 
+  /** `work`, or nothing as soon as `signal` aborts (`work` keeps running). */
+  async function untilAborted(signal: AbortSignal, work: Promise<void>): Promise<void> {
+    let onAbort = (): void => {};
+    const aborted = new Promise<void>((resolve) => (onAbort = resolve));
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    try {
+      await Promise.race([work, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   async function run(request: CageRunRequestInput, call: CageRunCall = {}): Promise<CageRunResult> {
     if (closed) throw new AppError('UNAVAILABLE', 'the cage engine is shutting down');
     const req = parseOrThrow(CageRunRequestSchema, request, 'cage run');
@@ -108,7 +121,9 @@ export function createCageEngine(deps: CageEngineDeps): CageEngine {
         return runInCage(req, runDeps, runCall);
       }
       try {
-        await checkRuntime();
+        // A run cancelled (or the engine closing) while Docker is asked about its runtime goes on at
+        // once, to end as cancelled; the check itself goes on for the other runs.
+        await untilAborted(signal, checkRuntime());
         return await runInCage(req, runDeps, runCall);
       } finally {
         release();

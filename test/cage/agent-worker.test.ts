@@ -582,6 +582,28 @@ describe('agent.run worker on a hung Docker', () => {
     );
   });
 
+  it('with CAGE_RUNTIME set, a cancel or close does not wait for Docker to answer about the runtime', async () => {
+    await onHungDocker([], { runtime: 'runsc', dockerTimeoutMs: 60_000 }, async (other, w, o, cage, fake) => {
+      const sqlite = other.engine.db.sqlite;
+      const included = await submit(other, o, { prompt: 'free one', maxSteps: 1 });
+      const paid = await submit(other, o, { prompt: 'paid one', maxSteps: 1 });
+      await until(() => fake.calls.some((c) => c.includes('/info')), 5_000, 'the runtime check');
+      await until(() => row(sqlite, paid).status === 'running', 5_000, 'the paid run to start');
+      let started = performance.now();
+      expect(w.worker.cancel(paid)).toBe(true);
+      await until(() => row(sqlite, paid).status !== 'running', 5_000, 'the cancelled run to end');
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(row(sqlite, paid).status).toBe('cancelled');
+      expect(holdState(w.ledger, paid, sqlite)).toBe('voided');
+      started = performance.now();
+      await within(cage.close(), 5_000);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await until(() => row(sqlite, included).status !== 'running', 3_000, 'the other run to end');
+      expect(row(sqlite, included).status).toBe('cancelled');
+      expect(fake.calls.some((c) => c.includes('/containers/create'))).toBe(false);
+    });
+  });
+
   it('a container creation that gets no answer fails the run at the deadline, or cancels it if cancelled', async () => {
     await onHungDocker([], { dockerTimeoutMs: 1000 }, async (other, w, o, _cage, fake) => {
       const sqlite = other.engine.db.sqlite;
