@@ -7,6 +7,7 @@ import { createEvolutionClient } from '../src-engine/gateways/evolution/client.t
 import { createKokoroClient } from '../src-engine/gateways/kokoro/index.ts';
 import { createOllamaClient } from '../src-engine/gateways/ollama/index.ts';
 import { serviceChecks } from '../src-engine/health-checks.ts';
+import { serviceUrl } from '../src-engine/service-url.ts';
 import { createSyncClient } from '../src-engine/ledger/sync/client.ts';
 import type { LedgerServer } from '../src-ledger/server.ts';
 import { client as ledgerAdmin, startTestLedger } from './ledger-server/support.ts';
@@ -67,6 +68,23 @@ afterAll(async () => {
 });
 
 describe('service URLs with a path', () => {
+  it('joins a path and its query under the base, keeping the base path and query', () => {
+    const at = (base: string, path: string) => serviceUrl(base, path).href;
+    expect(at('http://p:1', '/api/chat')).toBe('http://p:1/api/chat');
+    expect(at('http://p/ollama', '/api/chat')).toBe('http://p/ollama/api/chat');
+    expect(at('http://p/ollama/', 'api/chat')).toBe('http://p/ollama/api/chat');
+    expect(at('http://p/evo?k=1', '/instance/fetchInstances')).toBe(
+      'http://p/evo/instance/fetchInstances?k=1',
+    );
+    expect(at('http://p/evo#x', '/instance/fetchInstances')).toBe('http://p/evo/instance/fetchInstances');
+    expect(at('http://p/ledger?k=1', 'v1/sync/pull?cursor=a%2Bb&limit=5')).toBe(
+      'http://p/ledger/v1/sync/pull?k=1&cursor=a%2Bb&limit=5',
+    );
+    expect(at('http://p/evo', `/instance/connectionState/${encodeURIComponent('ventas 1/2')}`)).toBe(
+      'http://p/evo/instance/connectionState/ventas%201%2F2',
+    );
+  });
+
   it('reaches Ollama, Kokoro, Evolution and the hosted ledger under their prefixes', async () => {
     const ollama = createOllamaClient({ baseUrl: `${proxy.url}/ollama`, timeoutMs: 2_000 });
     expect(await ollama.version()).toMatch(/\d/);
