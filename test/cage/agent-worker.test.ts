@@ -498,6 +498,17 @@ describe('agent.run worker on a hung Docker', () => {
   /** The Ollama address is never reached: these runs never get as far as a model call. */
   const NO_OLLAMA = 'http://127.0.0.1:9';
 
+  /** Cancelled by its user with its hold voided: the org's 10 credits are all available again. */
+  function expectCancelledAndReleased(other: TestEngine, w: ReturnType<typeof wire>, o: TestOrg, id: string) {
+    const sqlite = other.engine.db.sqlite;
+    expect(row(sqlite, id)).toMatchObject({ status: 'cancelled', error: 'cancelled: cancelled by the user' });
+    expect(holdState(w.ledger, id, sqlite)).toBe('voided');
+    expect(other.engine.ledger.balance(o.orgId)).toMatchObject({
+      availableMicro: 10_000_000,
+      pendingMicro: 0,
+    });
+  }
+
   async function onHungDocker(
     answer: Parameters<typeof hungDocker>[0],
     options: CageOptionsInput,
@@ -532,15 +543,7 @@ describe('agent.run worker on a hung Docker', () => {
       expect(w.worker.cancel(paid)).toBe(true);
       await until(() => row(sqlite, paid).status !== 'running', 5_000, 'the cancelled run to end');
       expect(performance.now() - started).toBeLessThan(1_000);
-      expect(row(sqlite, paid)).toMatchObject({
-        status: 'cancelled',
-        error: 'cancelled: cancelled by the user',
-      });
-      expect(holdState(w.ledger, paid, sqlite)).toBe('voided');
-      expect(other.engine.ledger.balance(o.orgId)).toMatchObject({
-        availableMicro: 10_000_000,
-        pendingMicro: 0,
-      });
+      expectCancelledAndReleased(other, w, o, paid);
       expect(readRunLog(sqlite, paid).map((l) => l.text)).toEqual(
         expect.arrayContaining(['container removed', 'run ended: cancelled (cancelled)']),
       );
@@ -593,8 +596,7 @@ describe('agent.run worker on a hung Docker', () => {
       expect(w.worker.cancel(paid)).toBe(true);
       await until(() => row(sqlite, paid).status !== 'running', 5_000, 'the cancelled run to end');
       expect(performance.now() - started).toBeLessThan(1_000);
-      expect(row(sqlite, paid).status).toBe('cancelled');
-      expect(holdState(w.ledger, paid, sqlite)).toBe('voided');
+      expectCancelledAndReleased(other, w, o, paid);
       started = performance.now();
       await within(cage.close(), 5_000);
       expect(performance.now() - started).toBeLessThan(1_000);
@@ -622,15 +624,7 @@ describe('agent.run worker on a hung Docker', () => {
         error:
           'the cage could not be started: Docker took the connection but did not answer within 1000 ms. Is it hung?',
       });
-      expect(row(sqlite, paid)).toMatchObject({
-        status: 'cancelled',
-        error: 'cancelled: cancelled by the user',
-      });
-      expect(holdState(w.ledger, paid, sqlite)).toBe('voided');
-      expect(other.engine.ledger.balance(o.orgId)).toMatchObject({
-        availableMicro: 10_000_000,
-        pendingMicro: 0,
-      });
+      expectCancelledAndReleased(other, w, o, paid);
     });
   });
 });
