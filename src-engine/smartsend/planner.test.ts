@@ -85,6 +85,10 @@ describe('SmartSend planner', () => {
     expect(late.sendAt).toBeGreaterThan(clock.now());
     // The stale slot stays counted: a send whose answer never came may have used it.
     expect(state.instance('a')).toMatchObject({ hourCount: 2, dayCount: 2 });
+    // Unless the message never went out on it (its job only came back late): then it counts once.
+    clock.advance(late.sendAt - clock.now() + 2001);
+    smartSend.plan(msg(1, { unsent: true }));
+    expect(state.instance('a')).toMatchObject({ hourCount: 2, dayCount: 2 });
   });
 
   it('a slot released as unsent stops counting in its hour and day; a used one keeps counting', () => {

@@ -46,6 +46,12 @@ export interface SendRequest {
   recipient: string;
   /** Length of the text: the "composing" time is proportional to it. */
   textLength: number;
+  /**
+   * The message has not been handed to Evolution on the slot it holds (it was never claimed for it):
+   * a slot re-planned as stale then stops counting in its instance's caps. Without it a stale slot
+   * stays counted, as a send whose answer never came may have used it.
+   */
+  unsent?: boolean;
 }
 
 export interface HealthReport {
@@ -198,8 +204,11 @@ export function createSmartSend(deps: SmartSendDeps): SmartSend {
           const banned = state.instance(held.instanceId)?.health === 'BANNED';
           const stale = at > held.sendAt - held.composingMs + settings.jitter.minMs;
           if (!banned && !stale) return held;
-          // A stale slot stays counted: its job may have used it (a send whose answer never came).
+          // A stale slot stays counted unless it is known unused: its job may have used it (a send
+          // whose answer never came). A job that only came back late (a busy or restarted engine)
+          // did not, and counting its slot twice would fill the number's caps with sends never made.
           state.deleteReservation(held.messageId);
+          if (request.unsent) uncount(held);
         }
         return reserve(
           { ...request, composingMs: held?.composingMs ?? composingMs(request.textLength, settings) },

@@ -120,6 +120,8 @@ export function createSendHandler(deps: SendWorkerDeps): JobHandler<SendJob> {
       instanceId: m.instance_id ?? 'auto',
       recipient: m.to,
       textLength: m.text.length,
+      // Not claimed: no attempt went out on the slot it holds (a failed one released it).
+      unsent: m.status === 'queued',
     });
     if (!slot) throw new RetryLaterError(deps.noInstanceRetryMs ?? 60_000, 'no instance of the org can send');
     const wait = slot.sendAt - slot.composingMs - now();
