@@ -1,13 +1,7 @@
-import type { EngineEvent } from '../contracts/events.ts';
+import { movesCreditOrQuota, type EngineEvent } from '../contracts/events.ts';
 import type { EventBus } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Compliance } from './alerts.ts';
-
-/** Events after which an org's quota or credit alerts may be due. */
-const movesCreditOrQuota = (e: EngineEvent): e is EngineEvent & { orgId: string } =>
-  // Credit: a posting, a hold, a capture or release, a correction from the hosted ledger. The plan's
-  // counters: a message or an agent run settled (with no ledger event when the quota covered it).
-  e.type.startsWith('ledger.') || e.type === 'message.status' || e.type === 'agent.status';
 
 /**
  * Checks an org's quota and low-credit alerts after whatever moved its credit or its counters — a

@@ -98,3 +98,12 @@ export const EngineEventSchema = z.union([
   AgentStatusEventSchema,
 ]);
 export type EngineEvent = z.infer<typeof EngineEventSchema>;
+
+/**
+ * Events after which an org's credit or plan counters may read differently: a posting, a hold, a
+ * capture or release, a correction from the hosted ledger; a message or an agent run settled (with
+ * no ledger event when the plan's quota covered it). Compliance checks and the desktop's balance
+ * follow these.
+ */
+export const movesCreditOrQuota = (e: EngineEvent): e is EngineEvent & { orgId: string } =>
+  e.type.startsWith('ledger.') || e.type === 'message.status' || e.type === 'agent.status';

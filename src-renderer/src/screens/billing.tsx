@@ -1,10 +1,11 @@
 import { useState } from 'react';
+import { movesCreditOrQuota } from '../../../src-engine/contracts/events.ts';
 import { orgDelta } from '../../../src-engine/contracts/ledger.ts';
 import { PagedView } from '../components/paged-view.tsx';
 import { Async, Card, QuotaBar } from '../components/ui.tsx';
 import { formatCredits, formatDate, formatDateTime } from '../format.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { aboutBalance, aboutLedger, useOperation } from '../state/use-operation.ts';
+import { aboutLedger, useOperation } from '../state/use-operation.ts';
 import { usePaged } from '../state/use-paged.ts';
 import { useSettings } from '../state/settings.ts';
 
@@ -76,7 +77,7 @@ function History() {
 export function BillingScreen() {
   const t = useT();
   const locale = useLocale();
-  const balance = useOperation('billing:balance', {}, { refreshOn: aboutBalance });
+  const balance = useOperation('billing:balance', {}, { refreshOn: movesCreditOrQuota });
   return (
     <div className="screen-grid">
       <Async resource={balance}>

@@ -1,12 +1,13 @@
 import type { Alert } from '../../../src-engine/contracts/compliance.ts';
 import type { BillingBalance } from '../../../src-engine/contracts/billing.ts';
+import { movesCreditOrQuota } from '../../../src-engine/contracts/events.ts';
 import type { Check, Health } from '../../../src-engine/contracts/health.ts';
 import { Async, Card, Empty, Light, QuotaBar, type LightColour } from '../components/ui.tsx';
 import { formatCredits, formatDate, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { Dictionary } from '../i18n/es.ts';
 import { checkReasonText } from '../i18n/check-reason.ts';
 import { useLocale, useT } from '../i18n/index.ts';
-import { aboutBalance, useOperation, type Resource } from '../state/use-operation.ts';
+import { useOperation, type Resource } from '../state/use-operation.ts';
 
 const CHECK_COLOUR: Record<Check['status'], LightColour> = {
   healthy: 'green',
@@ -151,7 +152,7 @@ function CommissionsKpi({
 export function PanelScreen() {
   const t = useT();
   const locale = useLocale();
-  const balance = useOperation('billing:balance', {}, { refreshOn: aboutBalance });
+  const balance = useOperation('billing:balance', {}, { refreshOn: movesCreditOrQuota });
   const health = useOperation('health:get', {}, { pollMs: 10_000 });
   return (
     <div className="screen-grid">

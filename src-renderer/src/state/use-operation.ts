@@ -18,13 +18,6 @@ export interface Resource<T> {
 /** `refreshOn` for what the ledger's state shows: any `ledger.*` event (a transfer, a hold, a correction). */
 export const aboutLedger = (e: EngineEvent) => e.type.startsWith('ledger.');
 
-/**
- * `refreshOn` for `billing:balance`: the ledger, and the plan's counters, which move when a message or
- * an agent run settles — with no ledger event when the plan's quota covered it.
- */
-export const aboutBalance = (e: EngineEvent) =>
-  aboutLedger(e) || e.type === 'message.status' || e.type === 'agent.status';
-
 /** Events come in bursts (a queue draining): refetch at most this often. */
 export const REFRESH_DEBOUNCE_MS = 300;
 
